@@ -1,0 +1,257 @@
+"""Batches of items to judge, the items (conversations) and their model responses."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from annotate.core.choices import MAX_RESPONSES, MIN_RESPONSES, Mode, Track, in_choices
+from annotate.core.models import TimeStampedModel
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    GENERATING = "generating", "Generating"
+    OPEN = "open", "Open"
+    PAUSED = "paused", "Paused"
+    CLOSED = "closed", "Closed"
+
+
+class PromptSource(models.TextChoices):
+    IMPORTED = "imported", "Imported conversations"
+    LIVE = "live", "Live prompts written by annotators"
+
+
+class Batch(TimeStampedModel):
+    Status = BatchStatus
+
+    PromptSource = PromptSource
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    track = models.CharField(max_length=16, choices=Track.choices)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PAIRWISE)
+    responses_per_item = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(MIN_RESPONSES), MaxValueValidator(MAX_RESPONSES)],
+        help_text="K: 2 for pairwise, 2..9 for ranking.",
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Judgments wanted per item.",
+    )
+    prompt_source = models.CharField(
+        max_length=16, choices=PromptSource.choices, default=PromptSource.IMPORTED
+    )
+    sampling_configs = models.ManyToManyField(
+        "endpoints.SamplingConfig",
+        blank=True,
+        related_name="batches",
+        help_text="Where generations come from.",
+    )
+    guidelines = models.TextField(
+        blank=True, help_text="Markdown shown to annotators before their first item."
+    )
+    guidelines_version = models.PositiveIntegerField(default=1)
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of claims that serve a gold item, when the batch has gold items.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(condition=in_choices("track", Track), name="batch_track_valid"),
+            models.CheckConstraint(
+                condition=(Q(mode=Mode.PAIRWISE) & Q(responses_per_item=2))
+                | (
+                    Q(mode=Mode.RANKING)
+                    & Q(responses_per_item__gte=MIN_RESPONSES)
+                    & Q(responses_per_item__lte=MAX_RESPONSES)
+                ),
+                name="batch_k_matches_mode",
+            ),
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="batch_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="batch_gold_rate_range"
+            ),
+            models.CheckConstraint(condition=in_choices("status", BatchStatus), name="batch_status_valid"),
+            models.CheckConstraint(
+                condition=in_choices("prompt_source", PromptSource), name="batch_prompt_source_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        k = self.responses_per_item
+        if self.mode == Mode.PAIRWISE and k != 2:
+            raise ValidationError(
+                {"responses_per_item": "A pairwise batch has exactly 2 responses per item."}
+            )
+        if self.mode == Mode.RANKING and not (MIN_RESPONSES <= (k or 0) <= MAX_RESPONSES):
+            message = f"A ranking batch has {MIN_RESPONSES} to {MAX_RESPONSES} responses per item."
+            raise ValidationError({"responses_per_item": message})
+
+
+def conversation_hash(conversation: list[dict[str, str]]) -> str:
+    """A stable hash of a conversation's roles and texts, for de-duplicating prompts within a batch."""
+    canonical = [{"role": m["role"], "content": m["content"]} for m in conversation]
+    return hashlib.sha256(orjson.dumps(canonical)).hexdigest()
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for responses"
+    READY = "ready", "Ready"
+    DROPPED = "dropped", "Dropped"
+
+
+class ItemSource(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    LIVE = "live", "Written live"
+    DEMO = "demo", "Demo data"
+
+
+class Item(models.Model):
+    """One conversation to judge: the messages before the judged assistant turn.
+
+    `wanted` and `taken` make claiming cheap: `wanted` is the judgments this item needs (the batch overlap,
+    or more under adaptive overlap) and `taken` counts its active and submitted assignments. Both change only
+    in the services that lock the item row, so the partial index of open items stays exact.
+    """
+
+    Status = ItemStatus
+
+    Source = ItemSource
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    conversation = models.JSONField(
+        help_text="List of {role, content} messages; the last is the user's turn."
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.IMPORTED)
+    external_id = models.CharField(max_length=200, blank=True, help_text="The id the import file gave it.")
+    content_hash = models.CharField(max_length=64, editable=False)
+    metadata = models.JSONField(default=dict, blank=True)
+    is_gold = models.BooleanField(default=False)
+    gold_expected = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Expected answer of a gold item, e.g. {"slot": 0, "min_strength": "better"}.',
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dialogue_id = models.UUIDField(
+        null=True, blank=True, help_text="Live dialogues: the turns share this id."
+    )
+    turn_index = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    wanted = models.PositiveSmallIntegerField(default=1)
+    taken = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "content_hash"], name="item_unique_conversation_per_batch"
+            ),
+            models.CheckConstraint(condition=Q(taken__lte=F("wanted")), name="item_taken_within_wanted"),
+            models.CheckConstraint(
+                condition=Q(is_gold=False) | Q(gold_expected__isnull=False), name="item_gold_has_expected"
+            ),
+            models.CheckConstraint(condition=in_choices("status", ItemStatus), name="item_status_valid"),
+        ]
+        indexes = [
+            # Claiming scans only the open items of one batch in id order: the index holds nothing else,
+            # so its cost does not grow with the items already full.
+            models.Index(
+                fields=["batch", "id"],
+                condition=Q(status="ready") & Q(taken__lt=F("wanted")),
+                name="item_open_for_claim",
+            ),
+            models.Index(fields=["batch", "status"], name="item_batch_status"),
+            models.Index(fields=["dialogue_id", "turn_index"], name="item_dialogue_turn"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item {self.pk} of batch {self.batch_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.content_hash = conversation_hash(self.conversation or [])
+        super().save(*args, **kwargs)
+
+    @property
+    def last_user_message(self) -> str:
+        for message in reversed(self.conversation or []):
+            if message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
+
+
+class ResponseStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+class Response(models.Model):
+    """One model response to an item, in a fixed slot 0..K-1 (the display order is per assignment)."""
+
+    Status = ResponseStatus
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    slot = models.PositiveSmallIntegerField()
+    sampling_config = models.ForeignKey(
+        "endpoints.SamplingConfig", on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    model_name = models.CharField(
+        max_length=200, blank=True, help_text="Model that wrote it (imported or endpoint)."
+    )
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    class Meta:
+        ordering = ["item_id", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "slot"], name="response_unique_item_slot"),
+            models.CheckConstraint(condition=Q(slot__lt=MAX_RESPONSES), name="response_slot_range"),
+            models.CheckConstraint(
+                condition=in_choices("status", ResponseStatus), name="response_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="ok") | Q(generated_at__isnull=False), name="response_ok_has_generated_at"
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], condition=~Q(status="ok"), name="response_not_ok")]
+
+    def __str__(self) -> str:
+        return f"Response {self.slot} of item {self.item_id}"

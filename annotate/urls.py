@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from annotate.core import health
+
+admin.site.site_header = "Preference annotation · admin"
+admin.site.site_title = "Preference annotation"
+admin.site.index_title = "Batches, endpoints and people"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+]
