@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
 
@@ -32,7 +34,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
+from pygments.lexers import get_all_lexers, get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
@@ -41,15 +43,16 @@ __all__ = [
     "ALLOWED_TAGS",
     "ALLOWED_URL_SCHEMES",
     "LINK_REL",
+    "MAX_MARKDOWN_CHARS",
     "PYGMENTS_STYLE",
     "pygments_css",
     "render_markdown",
     "render_plain",
 ]
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Policy
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 PYGMENTS_STYLE: Final = "friendly"
 HIGHLIGHT_CSS_CLASS: Final = "highlight"
@@ -57,6 +60,9 @@ LINK_REL: Final = "noopener nofollow noreferrer"
 LINK_TARGET: Final = "_blank"
 ALLOWED_URL_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https", "mailto"})
 
+#: Inputs longer than this are not parsed as Markdown at all but shown as escaped plain text in ``<pre>``:
+#: markdown-it-py is pure Python (pathological 20 KB inputs take ~0.5 s here), so this bounds CPU per render.
+MAX_MARKDOWN_CHARS: Final = 200_000
 #: Code blocks larger than this are not highlighted (plain escaped text instead) to bound CPU time.
 MAX_HIGHLIGHT_CHARS: Final = 100_000
 #: Info strings longer than this are never treated as a language name.
@@ -100,15 +106,12 @@ ALLOWED_TAGS: Final[frozenset[str]] = frozenset(
 #: Tags whose *content* is dropped too (they can never be produced with html=False, this is belt and braces).
 _CLEAN_CONTENT_TAGS: Final[frozenset[str]] = frozenset({"script", "style"})
 
-#: Free-form attributes per tag.  ``rel`` and ``target`` on ``<a>`` are *forced* (see ``_cleaner``), never
-#: copied from the input.  ``class`` values are further filtered by ``_attribute_filter``.
+#: Attributes allowed per tag (nothing else survives: no ``on*``, no ``style``, no ``id``).  ``rel`` and
+#: ``target`` on ``<a>`` are *forced* by the cleaner (``link_rel`` / ``set_tag_attribute_values``),
+#: never copied from the input.  ``class`` is handled separately through ``_ALLOWED_CLASSES``.
 ALLOWED_ATTRIBUTES: Final[dict[str, frozenset[str]]] = {
     "a": frozenset({"href", "title"}),
     "ol": frozenset({"start"}),
-    "code": frozenset({"class"}),
-    "pre": frozenset({"class"}),
-    "span": frozenset({"class"}),
-    "div": frozenset({"class"}),
 }
 
 #: Attributes restricted to a fixed set of values (table column alignment; see ``_table_align_rule``).
@@ -117,23 +120,29 @@ _ATTRIBUTE_VALUES: Final[dict[str, dict[str, set[str]]]] = {
     "td": {"align": {"left", "center", "right"}},
 }
 
-#: Class names we ever emit: Pygments short token classes, the wrapper class, plus ``language-<name>``.
-_ALLOWED_CLASSES: Final[frozenset[str]] = frozenset(
-    {cls for cls in STANDARD_TYPES.values() if cls} | {HIGHLIGHT_CSS_CLASS, "hll"}
+
+def _language_classes() -> set[str]:
+    return {
+        f"language-{alias.lower()}"
+        for _name, aliases, _files, _mimes in get_all_lexers()
+        for alias in aliases
+    }
+
+
+_PYGMENTS_CLASSES: Final[frozenset[str]] = frozenset(
+    {cls for cls in STANDARD_TYPES.values() if cls} | {"hll"}
 )
-_LANGUAGE_CLASS_RE: Final = re.compile(r"language-[A-Za-z0-9_+#.-]{1,%d}" % _MAX_LANG_CHARS)
-_DIGITS_RE: Final = re.compile(r"[0-9]{1,9}")
+
+#: The only class names that survive, per tag: Pygments token classes on ``<span>``, the wrapper class on
+#: ``<pre>``/``<div>`` and ``language-<pygments alias>`` on ``<code>``.  Uses nh3's native ``allowed_classes``
+#: (no Python callback per attribute), which matters for large highlighted blocks.
+_ALLOWED_CLASSES: Final[dict[str, frozenset[str]]] = {
+    "span": _PYGMENTS_CLASSES,
+    "pre": frozenset({HIGHLIGHT_CSS_CLASS}),
+    "div": frozenset({HIGHLIGHT_CSS_CLASS}),
+    "code": frozenset(_language_classes()),
+}
 _TABLE_ALIGN_RE: Final = re.compile(r"text-align:\s*(left|center|right)")
-
-
-def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    """nh3 callback: narrow ``class`` to known class names and ``start`` to an integer."""
-    if attr == "class":
-        kept = [c for c in value.split() if c in _ALLOWED_CLASSES or _LANGUAGE_CLASS_RE.fullmatch(c)]
-        return " ".join(kept) if kept else None
-    if attr == "start":
-        return value if _DIGITS_RE.fullmatch(value) else None
-    return value
 
 
 @functools.cache
@@ -142,19 +151,19 @@ def _cleaner() -> nh3.Cleaner:
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(_CLEAN_CONTENT_TAGS),
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=_attribute_filter,
         strip_comments=True,
         link_rel=LINK_REL,
         generic_attribute_prefixes=set(),
         tag_attribute_values=_ATTRIBUTE_VALUES,
         set_tag_attribute_values={"a": {"target": LINK_TARGET}},
         url_schemes=set(ALLOWED_URL_SCHEMES),
+        allowed_classes={tag: set(classes) for tag, classes in _ALLOWED_CLASSES.items()},
     )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Pygments
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 _FORMATTER: Final = HtmlFormatter(nowrap=True, cssclass=HIGHLIGHT_CSS_CLASS)
 
@@ -169,16 +178,22 @@ def _lexer_for(lang: str) -> Lexer | None:
 
 
 def _highlight(code: str, lang: str, _attrs: str) -> str:
-    """markdown-it ``highlight`` hook.  Returning ``""`` makes markdown-it escape the block itself."""
+    """markdown-it ``highlight`` hook for fenced blocks.
+
+    The result starts with ``<pre`` so markdown-it uses it verbatim.  Known language: Pygments spans and
+    ``language-<canonical alias>``.  Anything else (unknown language, overlong info string, huge block):
+    plain escaped text without a class -- we never guess a lexer from the content.
+    """
     lang = lang.strip().lower()
-    if not lang or len(lang) > _MAX_LANG_CHARS or len(code) > MAX_HIGHLIGHT_CHARS:
-        return ""
-    lexer = _lexer_for(lang)
-    if lexer is None:
-        return ""
+    if not lang:
+        return ""  # markdown-it's default: <pre><code>escaped</code></pre>
+    lexer = _lexer_for(lang) if len(lang) <= _MAX_LANG_CHARS else None
+    if lexer is None or len(code) > MAX_HIGHLIGHT_CHARS:
+        return f"<pre><code>{escapeHtml(code)}</code></pre>"
     body = pygments_highlight(code, lexer, _FORMATTER)
-    # Starts with "<pre" so markdown-it uses it verbatim.  ``lang`` is escaped (and nh3 re-validates classes).
-    return f'<pre class="{HIGHLIGHT_CSS_CLASS}"><code class="language-{escapeHtml(lang)}">{body}</code></pre>'
+    canonical = lexer.aliases[0].lower() if lexer.aliases else lang
+    code_class = f"language-{escapeHtml(canonical)}"
+    return f'<pre class="{HIGHLIGHT_CSS_CLASS}"><code class="{code_class}">{body}</code></pre>'
 
 
 def pygments_css() -> str:
@@ -194,9 +209,9 @@ def pygments_css() -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # markdown-it
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def _render_image(
@@ -208,13 +223,7 @@ def _render_image(
     """
     token = tokens[idx]
     label = self.renderInlineAsText(token.children or [], options, env).strip() or "image"
-    depth = 0
-    for previous in tokens[:idx]:
-        if previous.type == "link_open":
-            depth += 1
-        elif previous.type == "link_close":
-            depth -= 1
-    if depth > 0:
+    if token.meta.get("inside_link"):
         return escapeHtml(label)
     src = str(token.attrGet("src") or "")
     title = token.attrGet("title")
@@ -236,6 +245,21 @@ def _table_align_rule(state: StateCore) -> None:
             token.attrSet("align", match.group(1))
 
 
+def _mark_images_in_links_rule(state: StateCore) -> None:
+    """Flag images nested in a link (``meta["inside_link"]``) in one linear pass, for ``_render_image``."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        depth = 0
+        for token in block.children:
+            if token.type == "link_open":
+                depth += 1
+            elif token.type == "link_close":
+                depth -= 1
+            elif token.type == "image" and depth > 0:
+                token.meta["inside_link"] = True
+
+
 def _build_markdown() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
@@ -246,23 +270,79 @@ def _build_markdown() -> MarkdownIt:
     md.disable(["html_block", "html_inline"])
     md.add_render_rule("image", _render_image)
     md.core.ruler.push("table_align", _table_align_rule)
+    md.core.ruler.push("mark_images_in_links", _mark_images_in_links_rule)
     return md
 
 
 _MD: Final[MarkdownIt] = _build_markdown()
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Public API
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
+
+
+class _RenderCache:
+    """Thread-safe LRU of rendered HTML, bounded by the total number of cached *output* characters.
+
+    Rendering is pure (same text -> same HTML) and the same prompt/response is typically shown to many
+    annotators, so repeated renders become a dict lookup.  Large inputs bypass the cache.
+    """
+
+    def __init__(self, max_total_chars: int, max_input_chars: int) -> None:
+        self.max_total_chars = max_total_chars
+        self.max_input_chars = max_input_chars
+        self._data: OrderedDict[str, str] = OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: str) -> None:
+        size = len(key) + len(value)
+        if len(key) > self.max_input_chars or size > self.max_total_chars:
+            return
+        with self._lock:
+            previous = self._data.pop(key, None)
+            if previous is not None:
+                self._total -= len(key) + len(previous)
+            self._data[key] = value
+            self._total += size
+            while self._total > self.max_total_chars and self._data:
+                old_key, old_value = self._data.popitem(last=False)
+                self._total -= len(old_key) + len(old_value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._total = 0
+
+
+#: ~8M characters of input+output per process; inputs above 64K characters are rendered every time.
+_CACHE: Final = _RenderCache(max_total_chars=8_000_000, max_input_chars=64_000)
+
+
+def _render_uncached(text: str) -> str:
+    if len(text) > MAX_MARKDOWN_CHARS:
+        return f"<pre>{escape(text)}</pre>"
+    return _cleaner().clean(_MD.render(text))
 
 
 def render_markdown(text: str) -> SafeString:
     """Render untrusted Markdown to sanitized HTML that is safe to insert into a page."""
     if not text:
         return SafeString("")
-    html = _MD.render(str(text))
-    return mark_safe(_cleaner().clean(html))  # noqa: S308 - sanitized by nh3 with an explicit allow-list
+    text = str(text)
+    html = _CACHE.get(text)
+    if html is None:
+        html = _render_uncached(text)
+        _CACHE.put(text, html)
+    return mark_safe(html)  # sanitized by nh3 with an explicit allow-list
 
 
 def render_plain(text: str) -> SafeString:

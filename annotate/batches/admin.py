@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from annotate.batches import selectors, services
+from annotate.batches.models import Batch, BatchStatus, Item, Response
+from annotate.core.admin_helpers import conversation_block, rendered_block, short
+from annotate.core.errors import DomainError
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "track",
+        "mode",
+        "responses_per_item",
+        "overlap",
+        "status",
+        "items_ready",
+        "judgments_progress",
+        "active_leases",
+        "created_at",
+    ]
+    list_filter = ["status", "track", "mode", "prompt_source"]
+    search_fields = ["name", "description"]
+    filter_horizontal = ["sampling_configs"]
+    readonly_fields = [
+        "guidelines_version",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "opened_at",
+        "closed_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "status"]}),
+        (
+            "Task",
+            {"fields": ["track", "mode", "responses_per_item", "overlap", "lease_minutes", "gold_rate"]},
+        ),
+        ("Prompts and generation", {"fields": ["prompt_source", "sampling_configs"]}),
+        ("Guidelines", {"fields": ["guidelines", "guidelines_version"]}),
+        ("History", {"fields": ["created_by", "created_at", "updated_at", "opened_at", "closed_at"]}),
+    ]
+    actions = ["open_batches", "pause_batches", "close_batches"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
+        return selectors.batches_with_progress(super().get_queryset(request))
+
+    @admin.display(description="Items ready", ordering="n_items_ready")
+    def items_ready(self, obj: Batch) -> str:
+        dropped = f" ({obj.n_items_dropped} dropped)" if obj.n_items_dropped else ""
+        return f"{obj.n_items_ready} / {obj.n_items}{dropped}"
+
+    @admin.display(description="Judgments done / wanted", ordering="n_judgments")
+    def judgments_progress(self, obj: Batch) -> SafeString:
+        wanted = obj.n_wanted or 0
+        done = obj.n_judgments or 0
+        percent = round(100 * done / wanted) if wanted else 0
+        return format_html(
+            '<progress max="100" value="{}" title="{}%"></progress> {} / {}', percent, percent, done, wanted
+        )
+
+    @admin.display(description="Active leases", ordering="n_active")
+    def active_leases(self, obj: Batch) -> int:
+        return obj.n_active
+
+    def save_model(self, request: HttpRequest, obj: Batch, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        if not change:
+            obj.created_by = request.user
+            super().save_model(request, obj, form, change)
+            return
+        new_guidelines = obj.guidelines
+        new_overlap = obj.overlap
+        new_status = obj.status
+        original = Batch.objects.get(pk=obj.pk)
+        # Fields with rules of their own go through their services; the rest saves as usual.
+        obj.guidelines, obj.overlap, obj.status = original.guidelines, original.overlap, original.status
+        super().save_model(request, obj, form, change)
+        try:
+            if "guidelines" in form.changed_data:
+                services.batch_update_guidelines(batch_id=obj.pk, guidelines=new_guidelines)
+            if "overlap" in form.changed_data:
+                services.batch_set_overlap(batch_id=obj.pk, overlap=new_overlap)
+            if "status" in form.changed_data:
+                services.batch_set_status(batch_id=obj.pk, status=new_status)
+        except DomainError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+        obj.refresh_from_db()
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Batch], status: str) -> None:
+        changed = 0
+        for batch_id in queryset.values_list("pk", flat=True):
+            try:
+                services.batch_set_status(batch_id=batch_id, status=status)
+                changed += 1
+            except DomainError as exc:
+                self.message_user(request, f"Batch {batch_id}: {exc.message}", level=messages.WARNING)
+        if changed:
+            self.message_user(request, f"{changed} batch(es) now {status}.", level=messages.SUCCESS)
+
+    @admin.action(description="Open selected batches")
+    def open_batches(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._set_status(request, queryset, BatchStatus.OPEN)
+
+    @admin.action(description="Pause selected batches")
+    def pause_batches(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._set_status(request, queryset, BatchStatus.PAUSED)
+
+    @admin.action(description="Close selected batches")
+    def close_batches(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._set_status(request, queryset, BatchStatus.CLOSED)
+
+
+class ResponseInline(admin.StackedInline):
+    model = Response
+    extra = 0
+    can_delete = False
+    fields = ["slot", "model_name", "sampling_config", "status", "rendered", "error", "latency_ms"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    @admin.display(description="Content (rendered, sanitized)")
+    def rendered(self, obj: Response) -> SafeString:
+        return rendered_block(obj.content)
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "batch", "prompt", "status", "taken", "wanted", "is_gold", "source", "created_at"]
+    list_filter = ["status", "is_gold", "source", "batch__track", "batch"]
+    search_fields = ["external_id", "content_hash", "=id"]
+    list_select_related = ["batch"]
+    readonly_fields = [
+        "conversation_rendered",
+        "content_hash",
+        "taken",
+        "created_by",
+        "created_at",
+        "dialogue_id",
+    ]
+    fields = [
+        "batch",
+        "conversation_rendered",
+        "conversation",
+        "status",
+        "wanted",
+        "taken",
+        "is_gold",
+        "gold_expected",
+        "metadata",
+        "source",
+        "external_id",
+        "content_hash",
+        "dialogue_id",
+        "turn_index",
+        "created_by",
+        "created_at",
+    ]
+    raw_id_fields = ["batch"]
+    inlines = [ResponseInline]
+    show_full_result_count = False  # no COUNT(*) over a million items on every page
+
+    @admin.display(description="Last user turn")
+    def prompt(self, obj: Item) -> str:
+        return short(obj.last_user_message)
+
+    @admin.display(description="Conversation (rendered, sanitized)")
+    def conversation_rendered(self, obj: Item) -> SafeString:
+        return conversation_block(obj.conversation)
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "item",
+        "slot",
+        "model_name",
+        "status",
+        "attempts",
+        "latency_ms",
+        "completion_tokens",
+    ]
+    list_filter = ["status", "model_name", "sampling_config"]
+    search_fields = ["=id", "=item__id", "model_name", "error"]
+    raw_id_fields = ["item"]
+    list_select_related = ["item"]
+    readonly_fields = ["rendered", "generated_at", "request_id", "attempts"]
+    show_full_result_count = False
+
+    @admin.display(description="Content (rendered, sanitized)")
+    def rendered(self, obj: Response) -> SafeString:
+        return rendered_block(obj.content)

@@ -1,0 +1,115 @@
+"""factory_boy factories for the domain, and helpers that build whole ready batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.utils import timezone
+
+from annotate.accounts.models import Qualification, User
+from annotate.batches.models import Batch, BatchStatus, Item, ItemStatus, Response, ResponseStatus
+from annotate.core.choices import Mode, Track
+from annotate.endpoints.models import ModelEndpoint, SamplingConfig
+
+PASSWORD = "test-pass-123"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            obj.save()
+
+
+def annotator(username: str | None = None, tracks: list[str] | None = None, **kwargs: Any) -> User:
+    user = UserFactory(**({"username": username} if username else {}), **kwargs)
+    for track in tracks or [Track.HELPFULNESS]:
+        Qualification.objects.get_or_create(
+            user=user,
+            track=track,
+            defaults={"consented_at": timezone.now() if track == Track.SAFETY else None},
+        )
+    return user
+
+
+class ModelEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelEndpoint
+
+    name = factory.Sequence(lambda n: f"endpoint-{n}")
+    base_url = "http://127.0.0.1:9/v1"
+    model = "stub-model"
+
+
+class SamplingConfigFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SamplingConfig
+
+    endpoint = factory.SubFactory(ModelEndpointFactory)
+    label = factory.Sequence(lambda n: f"config-{n}")
+    temperature = 0.7
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Batch
+
+    name = factory.Sequence(lambda n: f"Batch {n}")
+    track = Track.HELPFULNESS
+    mode = Mode.PAIRWISE
+    responses_per_item = 2
+    overlap = 1
+    status = BatchStatus.OPEN
+    guidelines = "# Guidelines\n\nPick the more helpful response."
+
+
+def conversation(n: int, turns: int = 1) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    for t in range(turns):
+        messages.append({"role": "user", "content": f"Question {n}, turn {t}: how do I do thing {n}?"})
+        if t < turns - 1:
+            messages.append({"role": "assistant", "content": f"Answer to turn {t} of {n}."})
+    return messages
+
+
+def ready_item(batch: Batch, n: int, **kwargs: Any) -> Item:
+    """An item of `batch` with all K responses generated, open for claims."""
+    item = Item.objects.create(
+        batch=batch,
+        conversation=kwargs.pop("conversation", None) or conversation(n),
+        status=ItemStatus.READY,
+        wanted=batch.overlap,
+        **kwargs,
+    )
+    now = timezone.now()
+    Response.objects.bulk_create(
+        [
+            Response(
+                item=item,
+                slot=slot,
+                model_name=f"model-{slot}",
+                content=f"Response {slot} to item {n}: **bold** text.",
+                status=ResponseStatus.OK,
+                generated_at=now,
+            )
+            for slot in range(batch.responses_per_item)
+        ]
+    )
+    return item
+
+
+def ready_batch(items: int = 10, **kwargs: Any) -> Batch:
+    batch = BatchFactory(**kwargs)
+    for n in range(items):
+        ready_item(batch, n)
+    return batch
