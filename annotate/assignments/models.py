@@ -73,8 +73,24 @@ class Assignment(models.Model):
                 fields=["expires_at"], condition=Q(status="active"), name="assignment_active_expiry"
             ),
             models.Index(fields=["annotator", "batch", "status"], name="assignment_annotator_batch"),
+            # The annotator's cursor in a batch (the highest item they had) is an index-only lookup.
+            models.Index(fields=["annotator", "batch", "item"], name="assignment_annotator_cursor"),
             models.Index(fields=["batch", "status", "finished_at"], name="assignment_batch_progress"),
         ]
 
     def __str__(self) -> str:
         return f"Assignment {self.pk} ({self.status})"
+
+
+class GuidelinesSeen(models.Model):
+    """The guidelines version an annotator last read for a batch; a newer version is shown again once."""
+
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    batch = models.ForeignKey("batches.Batch", on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "batch"], name="guidelines_seen_unique"),
+        ]

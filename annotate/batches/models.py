@@ -186,10 +186,18 @@ class Item(models.Model):
         indexes = [
             # Claiming scans only the open items of one batch in id order: the index holds nothing else,
             # so its cost does not grow with the items already full.
+            # Claiming scans only the open items of one batch in id order: these indexes hold nothing
+            # else, so a claim's cost does not grow with the items already full. Gold items have their own
+            # so that interleaving them at the batch's rate never scans the regular ones.
             models.Index(
                 fields=["batch", "id"],
-                condition=Q(status="ready") & Q(taken__lt=F("wanted")),
+                condition=Q(status="ready") & Q(taken__lt=F("wanted")) & Q(is_gold=False),
                 name="item_open_for_claim",
+            ),
+            models.Index(
+                fields=["batch", "id"],
+                condition=Q(status="ready") & Q(taken__lt=F("wanted")) & Q(is_gold=True),
+                name="item_gold_open_for_claim",
             ),
             models.Index(fields=["batch", "status"], name="item_batch_status"),
             models.Index(fields=["dialogue_id", "turn_index"], name="item_dialogue_turn"),
@@ -230,6 +238,8 @@ class Response(models.Model):
         max_length=200, blank=True, help_text="Model that wrote it (imported or endpoint)."
     )
     content = models.TextField(blank=True)
+    # The sanitized HTML of `content`, rendered once (by the worker or on first view) and reused.
+    content_html = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.accounts.models import Qualification, User
-from annotate.batches.demo_content import DEMO_BATCHES
+from annotate.batches.demo_content import DEMO_BATCHES, validate_demo_content
 from annotate.batches.models import Batch, BatchStatus, ItemSource
 from annotate.batches.services import NewItem, items_add
 from annotate.core.choices import Track
@@ -30,6 +30,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        validate_demo_content()
         admin = self._user(ADMIN[0], ADMIN[1], is_staff=True, is_superuser=True, is_exporter=True)
         for username, tracks in ANNOTATORS.items():
             user = self._user(username, ANNOTATOR_PASSWORD)

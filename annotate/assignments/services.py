@@ -1,0 +1,259 @@
+"""Leases on items: claiming the next item, skipping, flagging, and expiring stale leases.
+
+Lock order, everywhere: an assignment row before its item row. Claiming locks only item rows (with SKIP
+LOCKED, so concurrent claims never wait for each other) and then inserts the assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
+from django.utils import timezone
+
+from annotate.accounts.models import User
+from annotate.accounts.selectors import user_can_annotate_track
+from annotate.assignments.models import Assignment, AssignmentFlag, AssignmentStatus, GuidelinesSeen
+from annotate.batches.models import Batch, BatchStatus, Item, ItemStatus
+from annotate.core.errors import ConflictError, DomainError
+
+logger = logging.getLogger(__name__)
+
+CLAIM_ATTEMPTS = 4
+_random = random.SystemRandom()
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message, code="not_found")
+
+
+def _open_items(batch: Batch, annotator: User, *, gold: bool) -> Item | None:
+    """The first open item of the batch this annotator never had, locked; None when there is none.
+
+    The scan starts after the annotator's cursor (the highest item id they ever had in the batch), since
+    everything below it is mostly theirs already: the cost stays flat however long their history is.
+    Only when nothing is left above the cursor are the holes below it (leases others gave back) searched.
+    """
+    cursor = Assignment.objects.filter(annotator=annotator, batch=batch).aggregate(m=Max("item_id"))["m"] or 0
+    base = Item.objects.filter(
+        batch=batch, status=ItemStatus.READY, taken__lt=F("wanted"), is_gold=gold
+    ).select_for_update(skip_locked=True, of=("self",))
+    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    ahead = base.filter(id__gt=cursor).order_by("id").first()
+    if ahead is not None:
+        return ahead
+    if cursor == 0:
+        return None
+    return base.filter(id__lt=cursor).exclude(Exists(seen)).order_by("id").first()
+
+
+def _choose_item(batch: Batch, annotator: User) -> Item | None:
+    # Gold items come at the batch's rate; when the preferred kind is exhausted, the other kind serves.
+    gold_first = batch.gold_rate > 0 and _random.random() < batch.gold_rate
+    order = (True, False) if gold_first else (False, True)
+    for gold in order:
+        if gold and batch.gold_rate == 0:
+            continue
+        item = _open_items(batch, annotator, gold=gold)
+        if item is not None:
+            return item
+    return None
+
+
+def _check_can_claim(batch: Batch, annotator: User) -> None:
+    if batch.status != BatchStatus.OPEN:
+        raise ConflictError("This batch is not open for annotation right now.", code="batch_not_open")
+    if not user_can_annotate_track(annotator, batch.track):
+        raise NotFound("No such batch.")
+
+
+def _renew(assignment: Assignment, batch: Batch) -> Assignment:
+    now = timezone.now()
+    new_expiry = now + timedelta(minutes=batch.lease_minutes)
+    Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(expires_at=new_expiry)
+    assignment.expires_at = new_expiry
+    return assignment
+
+
+def assignment_claim_next(*, annotator: User, batch_id: int) -> Assignment | None:
+    """The annotator's current lease in the batch, or a new lease on the next open item; None when the
+    batch has nothing left for this annotator.
+
+    Two tabs of one annotator claiming at once collide on the one-active-lease constraint; the loser
+    retries and finds the winner's lease, so both get the same item and neither sees an error.
+    """
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("No such batch.")
+    _check_can_claim(batch, annotator)
+    last_error: Exception | None = None
+    for _attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return _claim_once(batch, annotator)
+        except (IntegrityError, OperationalError) as exc:
+            # IntegrityError: a concurrent claim of ours won the one-active-lease race.
+            # OperationalError: a deadlock or serialization failure; both are safe to retry.
+            last_error = exc
+            logger.info(
+                "claim retry for annotator %s in batch %s: %s", annotator.pk, batch.pk, type(exc).__name__
+            )
+    raise ConflictError("Could not claim an item; please try again.", code="claim_contention") from last_error
+
+
+@transaction.atomic
+def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
+    current = (
+        Assignment.objects.filter(annotator=annotator, batch=batch, status=AssignmentStatus.ACTIVE)
+        .select_related("item")
+        .first()
+    )
+    if current is not None:
+        # An own lease that ran out but was not yet swept still holds its place: just extend it.
+        return _renew(current, batch)
+    active_overall = Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.ACTIVE).count()
+    if active_overall >= settings.MAX_ACTIVE_LEASES_PER_ANNOTATOR:
+        raise ConflictError(
+            "You hold too many open items in other batches; finish or skip them first.",
+            code="too_many_leases",
+        )
+    _expire_stale_in_batch(batch)
+    item = _choose_item(batch, annotator)
+    if item is None:
+        return None
+    response_ids = list(item.responses.order_by("slot").values_list("pk", flat=True))
+    _random.shuffle(response_ids)
+    now = timezone.now()
+    with transaction.atomic():  # a savepoint, so a lost race leaves the outer transaction usable
+        assignment = Assignment.objects.create(
+            item=item,
+            batch=batch,
+            annotator=annotator,
+            status=AssignmentStatus.ACTIVE,
+            leased_at=now,
+            expires_at=now + timedelta(minutes=batch.lease_minutes),
+            positions=response_ids,
+            guidelines_version=batch.guidelines_version,
+        )
+    Item.objects.filter(pk=item.pk).update(taken=F("taken") + 1)
+    assignment.item = item
+    return assignment
+
+
+def _expire_stale_in_batch(batch: Batch) -> None:
+    """Release this batch's leases that ran out, if there are any (an index-only probe otherwise)."""
+    now = timezone.now()
+    stale = Assignment.objects.filter(batch=batch, status=AssignmentStatus.ACTIVE, expires_at__lt=now)
+    if stale.exists():
+        _expire(stale)
+
+
+def _expire(stale: QuerySet[Assignment]) -> int:
+    """Mark the given active, run-out leases expired and give their items' places back. Rows locked by a
+    concurrent submit are skipped: that submit decides their fate."""
+    ids = list(stale.select_for_update(skip_locked=True, of=("self",)).values_list("pk", "item_id"))
+    if not ids:
+        return 0
+    Assignment.objects.filter(pk__in=[pk for pk, _ in ids]).update(status=AssignmentStatus.EXPIRED)
+    per_item: dict[int, int] = {}
+    for _, item_id in ids:
+        per_item[item_id] = per_item.get(item_id, 0) + 1
+    for item_id, count in sorted(per_item.items()):  # a fixed order keeps concurrent sweeps deadlock-free
+        Item.objects.filter(pk=item_id).update(taken=F("taken") - count)
+    return len(ids)
+
+
+def assignments_expire_stale(*, limit: int = 1000) -> int:
+    """Release leases that ran out, in every batch (the periodic job). Returns how many were released."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            now = timezone.now()
+            chunk = Assignment.objects.filter(
+                pk__in=Assignment.objects.filter(status=AssignmentStatus.ACTIVE, expires_at__lt=now)
+                .order_by("expires_at")
+                .values("pk")[:limit]
+            )
+            released = _expire(chunk)
+        total += released
+        if released < limit:
+            return total
+
+
+def get_own_assignment(*, annotator: User, assignment_id: int, lock: bool = False) -> Assignment:
+    queryset = Assignment.objects.filter(pk=assignment_id, annotator=annotator)
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    assignment = queryset.select_related("batch", "item").first()
+    if assignment is None:
+        raise NotFound("No such assignment.")
+    return assignment
+
+
+def reserve_place_for_late_submit(assignment: Assignment) -> None:
+    """A lease that expired (and was released) may still be submitted if its item has room left.
+    The caller holds the assignment's lock; this takes the item's."""
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    if item.taken >= item.wanted:
+        raise ConflictError(
+            "Your time on this item ran out and it has since received all the judgments it needs; "
+            "your answer was not needed. Please continue with the next item.",
+            code="lease_expired",
+        )
+    Item.objects.filter(pk=item.pk).update(taken=F("taken") + 1)
+
+
+@transaction.atomic
+def assignment_skip(*, annotator: User, assignment_id: int, reason: str) -> Assignment:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say why you skip this item.", field="reason")
+    if len(reason) > 500:
+        raise DomainError("The reason is limited to 500 characters.", field="reason")
+    assignment = get_own_assignment(annotator=annotator, assignment_id=assignment_id, lock=True)
+    if assignment.status == AssignmentStatus.SKIPPED:
+        return assignment  # a replayed skip
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise ConflictError("This item was already submitted.", code="already_submitted")
+    was_active = assignment.status == AssignmentStatus.ACTIVE
+    assignment.status = AssignmentStatus.SKIPPED
+    assignment.skip_reason = reason
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+    if was_active:  # an expired lease already gave its place back
+        Item.objects.filter(pk=assignment.item_id).update(taken=F("taken") - 1)
+    return assignment
+
+
+@transaction.atomic
+def assignment_flag(*, annotator: User, assignment_id: int, flag: str, note: str = "") -> Assignment:
+    if flag not in {f.value for f in AssignmentFlag if f.value}:
+        raise DomainError("Choose what is wrong: broken, offensive or needs review.", field="flag")
+    if len(note) > 1000:
+        raise DomainError("The note is limited to 1000 characters.", field="note")
+    assignment = get_own_assignment(annotator=annotator, assignment_id=assignment_id, lock=True)
+    assignment.flag = flag
+    assignment.flag_note = note.strip()
+    assignment.save(update_fields=["flag", "flag_note"])
+    return assignment
+
+
+def guidelines_needed(*, annotator: User, batch: Batch) -> bool:
+    """Whether the annotator has yet to read this batch's current guidelines."""
+    if not batch.guidelines.strip():
+        return False
+    return not GuidelinesSeen.objects.filter(
+        annotator=annotator, batch=batch, version__gte=batch.guidelines_version
+    ).exists()
+
+
+def guidelines_mark_seen(*, annotator: User, batch: Batch) -> None:
+    GuidelinesSeen.objects.update_or_create(
+        annotator=annotator, batch=batch, defaults={"version": batch.guidelines_version}
+    )
