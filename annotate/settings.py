@@ -122,6 +122,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "annotate.core.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "annotate.urls"
@@ -129,6 +130,7 @@ WSGI_APPLICATION = "annotate.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workbench:home"
+CSRF_FAILURE_VIEW = "annotate.core.views.csrf_failure"
 LOGOUT_REDIRECT_URL = "login"
 
 TEMPLATES = [
@@ -274,6 +276,8 @@ STORAGES = {
 # --- Domain settings --------------------------------------------------------------------------
 # Hosts an endpoint may use even though they resolve to loopback/private addresses (a local vLLM).
 ALLOWED_ENDPOINT_HOSTS = _list("ALLOWED_ENDPOINT_HOSTS", [])
+LOGIN_ATTEMPTS_PER_WINDOW = _int("LOGIN_ATTEMPTS_PER_WINDOW", 10, minimum=1)
+LOGIN_WINDOW_SECONDS = _int("LOGIN_WINDOW_SECONDS", 300, minimum=1)
 MAX_ACTIVE_LEASES_PER_ANNOTATOR = _int("MAX_ACTIVE_LEASES_PER_ANNOTATOR", 5, minimum=1)
 IMPORT_MAX_ROW_BYTES = _int("IMPORT_MAX_ROW_BYTES", 1_000_000, minimum=1024)
 

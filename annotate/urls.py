@@ -1,6 +1,5 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 from annotate.core import health
 
@@ -10,7 +9,8 @@ admin.site.index_title = "Batches, endpoints and people"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("annotate.accounts.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("", include("annotate.workbench.urls")),
 ]

@@ -155,3 +155,16 @@ def items_add(
     ]
     Response.objects.bulk_create(responses)
     return ItemsAdded(created=len(to_create), duplicates=duplicates)
+
+
+def responses_ensure_rendered(responses: list[Response]) -> dict[int, str]:
+    """The sanitized HTML of each response, rendering and storing it the first time it is needed,
+    so that the workbench pays for markdown rendering once per response, not once per view."""
+    from annotate.core.rendering import render_markdown
+
+    missing = [r for r in responses if not r.content_html and r.content]
+    for response in missing:
+        response.content_html = str(render_markdown(response.content))
+    if missing:
+        Response.objects.bulk_update(missing, ["content_html"])
+    return {r.pk: r.content_html for r in responses}
