@@ -94,3 +94,6 @@ class GuidelinesSeen(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["annotator", "batch"], name="guidelines_seen_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} read v{self.version} of batch {self.batch_id}"
