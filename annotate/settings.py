@@ -210,6 +210,9 @@ CELERY_TASK_ROUTES = {
     "annotate.endpoints.tasks.*": {"queue": "generation"},
     "annotate.exports.tasks.*": {"queue": "exports"},
 }
+CELERY_BEAT_SCHEDULE = {
+    "expire-stale-leases": {"task": "annotate.assignments.tasks.expire_stale_leases", "schedule": 60.0},
+}
 if _broker_scheme == "filesystem":
     _broker_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed", "control"):
