@@ -86,22 +86,26 @@ seed: migrate
 	$(MANAGE) seed_demo
 
 # DEBUG=true for run and everything it runs first (a DEBUG=false in the shell or in .env would otherwise
-# demand a SECRET_KEY and collected static files). DATABASE_URL, REDIS_URL and CELERY_BROKER_URL are
-# passed through untouched: unset means the embedded SQLite database and filesystem broker under var/.
+# demand a SECRET_KEY and collected static files), and unbuffered output for `make run | tee log`.
+# DATABASE_URL, REDIS_URL and CELERY_BROKER_URL are passed through untouched: unset means the embedded
+# SQLite database and filesystem broker under var/.
 #
 # The three processes start under `set -m`, so each leads its own process group: Ctrl-C (SIGINT to the
 # terminal's foreground group) reaches make and this shell only, and the trap stops each group with
 # SIGTERM (Celery: warm shutdown, unacknowledged messages go back to the queue), waits up to 15 s, then
-# SIGKILLs what is left, runserver's autoreload child and Celery's pool included. If one process exits on
-# its own, the others are stopped too.
+# SIGKILLs what is left, runserver's autoreload child and Celery's pool included. Further signals are
+# ignored while it cleans up (make forwards its own SIGTERM to this shell a second time). If one process
+# exits on its own (e.g. the port is taken), the others are stopped too; that is polled, because
+# `wait -n` misses a child that ended before it was called.
 run: export DEBUG := true
+run: export PYTHONUNBUFFERED := 1
 run: venv
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
 	@groups=(); \
 	stop() { \
-	  trap - INT TERM HUP EXIT; \
+	  trap '' INT TERM HUP; trap - EXIT; \
 	  echo; echo "Stopping the web server, the Celery worker and beat ..."; \
 	  for g in "$${groups[@]}"; do kill -TERM -- "-$$g" 2>/dev/null || true; done; \
 	  for _ in $$(seq 150); do \
@@ -137,8 +141,9 @@ run: venv
 	echo " Web server, Celery worker (queues default, generation, exports) and beat are running."; \
 	echo " Press Ctrl-C to stop them all."; \
 	echo "================================================================================"; \
-	status=0; wait -n || status=$$?; \
-	echo "A process exited (status $$status); stopping the others." >&2; \
+	all_alive() { for g in "$${groups[@]}"; do kill -0 "$$g" 2>/dev/null || return 1; done; }; \
+	while all_alive; do sleep 0.5; done; \
+	echo "One of the processes exited; stopping the others." >&2; \
 	stop; \
 	exit 1
 
@@ -176,8 +181,10 @@ fmt: venv-dev
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
+# Every bench/*.py that is a script (has a __main__ guard); helper modules such as common.py are skipped.
 bench: venv-dev
-	@shopt -s nullglob; scripts=(bench/*.py); \
+	@shopt -s nullglob; scripts=(); \
+	for f in bench/*.py; do if grep -q '__name__ == "__main__"' "$$f"; then scripts+=("$$f"); fi; done; \
 	if [ $${#scripts[@]} = 0 ]; then echo "No bench/*.py scripts yet."; exit 0; fi; \
 	for script in "$${scripts[@]}"; do \
 	  echo "==> $(PY) $$script --quick"; \
