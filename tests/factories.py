@@ -113,3 +113,48 @@ def ready_batch(items: int = 10, **kwargs: Any) -> Batch:
     for n in range(items):
         ready_item(batch, n)
     return batch
+
+
+# --- Helpers for the assignment and judgment tests --------------------------------------------------
+
+
+def quick_annotator(username: str, tracks: list[str] | None = None) -> User:
+    """An annotator without a usable password: no PBKDF2 round, for tests that need dozens of them."""
+    return annotator(username=username, tracks=tracks, password=None)
+
+
+def lapse_lease(assignment: Any, *, minutes_ago: int = 1) -> None:
+    """Move a lease's expiry into the past, as if its annotator had walked away; a sweep may release it."""
+    from datetime import timedelta
+
+    from annotate.assignments.models import Assignment
+
+    now = timezone.now()
+    Assignment.objects.filter(pk=assignment.pk).update(
+        leased_at=now - timedelta(minutes=minutes_ago + 30), expires_at=now - timedelta(minutes=minutes_ago)
+    )
+
+
+def pairwise_answer(assignment: Any, key: str, *, pick: int = 0, **fields: Any) -> Any:
+    """A valid pairwise answer that prefers the response shown at position `pick` (0 = left)."""
+    from annotate.judgments.services import JudgmentInput
+
+    fields.setdefault("strength", "better")
+    return JudgmentInput(idempotency_key=key, chosen=int(assignment.positions[pick]), **fields)
+
+
+def ready_batch_bulk(items: int, **kwargs: Any) -> Batch:
+    """Like `ready_batch`, in two INSERTs: for the tests that need hundreds of items."""
+    from annotate.batches.services import NewItem, items_add
+
+    batch = BatchFactory(**kwargs)
+    k = batch.responses_per_item
+    new_items = [
+        NewItem(
+            conversation=conversation(n),
+            responses=[(f"model-{slot}", f"Response {slot} to item {n}.") for slot in range(k)],
+        )
+        for n in range(items)
+    ]
+    assert items_add(batch=batch, new_items=new_items).created == items
+    return batch

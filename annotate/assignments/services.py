@@ -34,17 +34,19 @@ class NotFound(DomainError):
         super().__init__(message, code="not_found")
 
 
-def _open_items(batch: Batch, annotator: User, *, gold: bool) -> Item | None:
+def _open_items(batch: Batch, annotator: User, *, gold: bool, wait: bool) -> Item | None:
     """The first open item of the batch this annotator never had, locked; None when there is none.
 
     The scan starts after the annotator's cursor (the highest item id they ever had in the batch), since
     everything below it is mostly theirs already: the cost stays flat however long their history is.
     Only when nothing is left above the cursor are the holes below it (leases others gave back) searched.
+    With `wait=False` rows locked by concurrent claims are skipped; with `wait=True` we wait for them and
+    PostgreSQL re-checks `taken < wanted` on the row as committed.
     """
     cursor = Assignment.objects.filter(annotator=annotator, batch=batch).aggregate(m=Max("item_id"))["m"] or 0
     base = Item.objects.filter(
         batch=batch, status=ItemStatus.READY, taken__lt=F("wanted"), is_gold=gold
-    ).select_for_update(skip_locked=True, of=("self",))
+    ).select_for_update(skip_locked=not wait, of=("self",))
     seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
     ahead = base.filter(id__gt=cursor).order_by("id").first()
     if ahead is not None:
@@ -57,13 +59,16 @@ def _open_items(batch: Batch, annotator: User, *, gold: bool) -> Item | None:
 def _choose_item(batch: Batch, annotator: User) -> Item | None:
     # Gold items come at the batch's rate; when the preferred kind is exhausted, the other kind serves.
     gold_first = batch.gold_rate > 0 and _random.random() < batch.gold_rate
-    order = (True, False) if gold_first else (False, True)
-    for gold in order:
-        if gold and batch.gold_rate == 0:
-            continue
-        item = _open_items(batch, annotator, gold=gold)
-        if item is not None:
-            return item
+    kinds = [
+        gold for gold in ((True, False) if gold_first else (False, True)) if not gold or batch.gold_rate > 0
+    ]
+    # First pass skips rows other claims hold; only if it finds nothing do we wait for those locks, so a
+    # batch is never reported done while an open item is merely locked for a moment.
+    for wait in (False, True):
+        for gold in kinds:
+            item = _open_items(batch, annotator, gold=gold, wait=wait)
+            if item is not None:
+                return item
     return None
 
 
@@ -75,10 +80,9 @@ def _check_can_claim(batch: Batch, annotator: User) -> None:
 
 
 def _renew(assignment: Assignment, batch: Batch) -> Assignment:
-    now = timezone.now()
-    new_expiry = now + timedelta(minutes=batch.lease_minutes)
-    Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(expires_at=new_expiry)
-    assignment.expires_at = new_expiry
+    """Extend a lease the caller holds locked (and so still active)."""
+    assignment.expires_at = timezone.now() + timedelta(minutes=batch.lease_minutes)
+    Assignment.objects.filter(pk=assignment.pk).update(expires_at=assignment.expires_at)
     return assignment
 
 
@@ -111,6 +115,7 @@ def assignment_claim_next(*, annotator: User, batch_id: int) -> Assignment | Non
 def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
     current = (
         Assignment.objects.filter(annotator=annotator, batch=batch, status=AssignmentStatus.ACTIVE)
+        .select_for_update(of=("self",))  # so a concurrent sweep cannot expire it while we renew it
         .select_related("item")
         .first()
     )
@@ -157,7 +162,13 @@ def _expire_stale_in_batch(batch: Batch) -> None:
 def _expire(stale: QuerySet[Assignment]) -> int:
     """Mark the given active, run-out leases expired and give their items' places back. Rows locked by a
     concurrent submit are skipped: that submit decides their fate."""
-    ids = list(stale.select_for_update(skip_locked=True, of=("self",)).values_list("pk", "item_id"))
+    # The conditions must sit on the locked rows themselves: PostgreSQL re-checks a skipped-then-locked
+    # row against the outer WHERE only, so a lease submitted while we ran would otherwise be expired too.
+    ids = list(
+        stale.filter(status=AssignmentStatus.ACTIVE, expires_at__lt=timezone.now())
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", "item_id")
+    )
     if not ids:
         return 0
     Assignment.objects.filter(pk__in=[pk for pk, _ in ids]).update(status=AssignmentStatus.EXPIRED)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from annotate.accounts.models import User
 from annotate.accounts.selectors import usable_tracks
@@ -79,7 +80,10 @@ def item_view_data(assignment: Assignment) -> dict[str, Any]:
     responses = {r.pk: r for r in Response.objects.filter(item=item)}
     rendered = responses_ensure_rendered(list(responses.values()))
     shown = [
-        ShownResponse(id=pk, label=LABELS[i], position=i, html=rendered[pk], raw=responses[pk].content)
+        # content_html was sanitized by nh3 when it was stored (responses_ensure_rendered).
+        ShownResponse(
+            id=pk, label=LABELS[i], position=i, html=mark_safe(rendered[pk]), raw=responses[pk].content
+        )  # noqa: S308
         for i, pk in enumerate(int(p) for p in assignment.positions)
         if pk in responses
     ]
