@@ -83,7 +83,7 @@ def item_view_data(assignment: Assignment) -> dict[str, Any]:
         # content_html was sanitized by nh3 when it was stored (responses_ensure_rendered).
         ShownResponse(
             id=pk, label=LABELS[i], position=i, html=mark_safe(rendered[pk]), raw=responses[pk].content
-        )  # noqa: S308
+        )
         for i, pk in enumerate(int(p) for p in assignment.positions)
         if pk in responses
     ]
