@@ -135,17 +135,18 @@ def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
     response_ids = list(item.responses.order_by("slot").values_list("pk", flat=True))
     _random.shuffle(response_ids)
     now = timezone.now()
-    with transaction.atomic():  # a savepoint, so a lost race leaves the outer transaction usable
-        assignment = Assignment.objects.create(
-            item=item,
-            batch=batch,
-            annotator=annotator,
-            status=AssignmentStatus.ACTIVE,
-            leased_at=now,
-            expires_at=now + timedelta(minutes=batch.lease_minutes),
-            positions=response_ids,
-            guidelines_version=batch.guidelines_version,
-        )
+    # A lost race (IntegrityError on the one-active-lease constraint) aborts this whole transaction;
+    # the caller retries it from the start, so no savepoint is needed here.
+    assignment = Assignment.objects.create(
+        item=item,
+        batch=batch,
+        annotator=annotator,
+        status=AssignmentStatus.ACTIVE,
+        leased_at=now,
+        expires_at=now + timedelta(minutes=batch.lease_minutes),
+        positions=response_ids,
+        guidelines_version=batch.guidelines_version,
+    )
     Item.objects.filter(pk=item.pk).update(taken=F("taken") + 1)
     assignment.item = item
     return assignment
