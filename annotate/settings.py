@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -205,6 +206,9 @@ CELERY_TASK_TIME_LIMIT = _int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection after every task unless told to reuse it; a new
+# PostgreSQL session per generation costs more than the generation's own queries.
+CELERY_DB_REUSE_MAX = _int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "annotate.endpoints.tasks.*": {"queue": "generation"},
@@ -283,20 +287,99 @@ LOGIN_ATTEMPTS_PER_WINDOW = _int("LOGIN_ATTEMPTS_PER_WINDOW", 10, minimum=1)
 LOGIN_WINDOW_SECONDS = _int("LOGIN_WINDOW_SECONDS", 300, minimum=1)
 MAX_ACTIVE_LEASES_PER_ANNOTATOR = _int("MAX_ACTIVE_LEASES_PER_ANNOTATOR", 5, minimum=1)
 IMPORT_MAX_ROW_BYTES = _int("IMPORT_MAX_ROW_BYTES", 1_000_000, minimum=1024)
+# Prompt import (annotate/batches/imports.py): messages per conversation, characters per message or response,
+# and the JSON size of a row's metadata object. A row is also bounded as a whole by IMPORT_MAX_ROW_BYTES.
+IMPORT_MAX_MESSAGES = _int("IMPORT_MAX_MESSAGES", 200, minimum=1)
+IMPORT_MAX_CONTENT_CHARS = _int("IMPORT_MAX_CONTENT_CHARS", 200_000, minimum=1)
+IMPORT_MAX_METADATA_BYTES = _int("IMPORT_MAX_METADATA_BYTES", 65_536, minimum=2)
+# Generation (annotate/endpoints): deliveries of one response before it is marked failed, exponential backoff
+# with jitter between tries (base doubles per attempt up to the cap), the cap on a server's Retry-After,
+# how long a task waits for a free endpoint slot before it is re-queued, and enqueue/response-size bounds.
+GENERATION_MAX_ATTEMPTS = _int("GENERATION_MAX_ATTEMPTS", 6, minimum=1)
+GENERATION_BACKOFF_BASE_MS = _int("GENERATION_BACKOFF_BASE_MS", 2000, minimum=1)
+GENERATION_BACKOFF_MAX_S = _int("GENERATION_BACKOFF_MAX_S", 300, minimum=1)
+GENERATION_RETRY_AFTER_MAX_S = _int("GENERATION_RETRY_AFTER_MAX_S", 300, minimum=1)
+GENERATION_SLOT_WAIT_MS = _int("GENERATION_SLOT_WAIT_MS", 5000, minimum=0)
+GENERATION_ENQUEUE_CHUNK = _int("GENERATION_ENQUEUE_CHUNK", 1000, minimum=1)
+GENERATION_MAX_RESPONSE_BYTES = _int("GENERATION_MAX_RESPONSE_BYTES", 8_000_000, minimum=1024)
+GENERATION_QUEUE = CELERY_TASK_ROUTES["annotate.endpoints.tasks.*"]["queue"]
+if _broker_scheme != "filesystem":
+    # A retried task waits out its countdown inside a worker, unacknowledged: countdown plus run time must
+    # end before Redis gives up on the worker and redelivers the message.
+    _longest_wait = max(GENERATION_BACKOFF_MAX_S, GENERATION_RETRY_AFTER_MAX_S) + CELERY_TASK_TIME_LIMIT
+    if _longest_wait >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:  # type: ignore[operator]
+        raise ImproperlyConfigured(
+            "GENERATION_BACKOFF_MAX_S and GENERATION_RETRY_AFTER_MAX_S plus CELERY_TASK_TIME_LIMIT must stay "
+            "below CELERY_VISIBILITY_TIMEOUT."
+        )
 
-# --- DRF --------------------------------------------------------------------------------------
+# --- DRF ----------------------------------------------------------------------------------------
+# The v1 API (annotate/api). Scripts authenticate with personal API tokens (knox, stored as SHA-512 digests,
+# header `Authorization: Token <token>`); the browser with its session (CSRF enforced). A request that
+# carries an Authorization header is never authenticated by its cookie.
+API_TOKEN_RATE_PER_MINUTE = _int("API_TOKEN_RATE_PER_MINUTE", 600, minimum=1)
+API_SESSION_RATE_PER_MINUTE = _int("API_SESSION_RATE_PER_MINUTE", 600, minimum=1)
+API_ANON_RATE_PER_MINUTE = _int("API_ANON_RATE_PER_MINUTE", 60, minimum=1)
+API_MAX_TOKENS_PER_USER = _int("API_MAX_TOKENS_PER_USER", 20, minimum=1)
+# How long an Idempotency-Key is remembered (its first response replayed) before the key may be reused.
+API_IDEMPOTENCY_TTL_HOURS = _int("API_IDEMPOTENCY_TTL_HOURS", 24 * 7, minimum=1)
+CELERY_BEAT_SCHEDULE["purge-api-records"] = {
+    "task": "annotate.api.tasks.purge_api_records",
+    "schedule": 60.0 * 60,
+}
+KNOX_TOKEN_MODEL = "api.ApiToken"
+# knox's own AuthToken is swapped out for api.ApiToken. Its migrations would still create an unused
+# knox_authtoken table, whose foreign key to users makes every TRUNCATE of users (test flushes) fail.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_PREFIX": "annot_",  # recognisable by secret scanners; the 64 hex characters follow
+    "TOKEN_TTL": None,  # each token's expiry is chosen when it is created (or none)
+    "AUTO_REFRESH": False,
+}
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "annotate.api.authentication.TokenAuthentication",
+        "annotate.api.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["annotate.api.throttling.PerTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": f"{API_TOKEN_RATE_PER_MINUTE}/min",
+        "session": f"{API_SESSION_RATE_PER_MINUTE}/min",
+        "anon": f"{API_ANON_RATE_PER_MINUTE}/min",
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["annotate.api.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "annotate.api.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "annotate.api.schema.ApiAutoSchema",
+    "URL_FORMAT_OVERRIDE": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preference annotation API",
+    "DESCRIPTION": (
+        "The v1 API of the preference annotation platform. Authenticate scripts with a personal API token "
+        "(`Authorization: Token <token>`, created on the API tokens page or at `/api/v1/tokens/`); the "
+        "browser uses its session and must send the CSRF token on writes. Every error is "
+        '`{"error": {"code", "message", "fields"}}`. Writes accept an `Idempotency-Key` header.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TrackEnum": "annotate.core.choices.Track",
+        "ModeEnum": "annotate.core.choices.Mode",
+        "BatchStatusEnum": "annotate.batches.models.BatchStatus",
+        "ItemStatusEnum": "annotate.batches.models.ItemStatus",
+        "ResponseStatusEnum": "annotate.batches.models.ResponseStatus",
+        "AssignmentStatusEnum": "annotate.assignments.models.AssignmentStatus",
+        "ExportStatusEnum": "annotate.exports.models.ExportStatus",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------

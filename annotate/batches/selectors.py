@@ -8,7 +8,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 
 from annotate.assignments.models import Assignment, AssignmentStatus
-from annotate.batches.models import Batch, Item, ItemStatus
+from annotate.batches.models import Batch, Item, ItemStatus, Response, ResponseStatus
 
 
 @dataclass(frozen=True)
@@ -76,4 +76,39 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         judgments_done=leases["done"],
         judgments_wanted=items["wanted"],
         active_leases=leases["active"],
+    )
+
+
+@dataclass(frozen=True)
+class GenerationProgress:
+    """Where a batch's generation stands: responses by status and items waiting for them."""
+
+    responses: int
+    pending: int
+    ok: int
+    failed: int
+    items_waiting: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.ok / self.responses if self.responses else 0.0
+
+
+def batch_generation_progress(*, batch: Batch) -> GenerationProgress:
+    counts = (
+        Response.objects.filter(item__batch=batch)
+        .exclude(item__status=ItemStatus.DROPPED)
+        .aggregate(
+            total=Count("pk"),
+            pending=Count("pk", filter=Q(status=ResponseStatus.PENDING)),
+            ok=Count("pk", filter=Q(status=ResponseStatus.OK)),
+            failed=Count("pk", filter=Q(status=ResponseStatus.FAILED)),
+        )
+    )
+    return GenerationProgress(
+        responses=counts["total"],
+        pending=counts["pending"],
+        ok=counts["ok"],
+        failed=counts["failed"],
+        items_waiting=Item.objects.filter(batch=batch, status=ItemStatus.PENDING).count(),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Value
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -168,3 +169,198 @@ def responses_ensure_rendered(responses: list[Response]) -> dict[int, str]:
     if missing:
         Response.objects.bulk_update(missing, ["content_html"])
     return {r.pk: r.content_html for r in responses}
+
+
+# --- Generation lifecycle ---------------------------------------------------------------------------
+# Draft -> generating (responses created, one task per pending response enqueued on commit) -> open once
+# every item is ready or dropped. Lock order everywhere: batch, then items, then responses. The worker's
+# success path (annotate/endpoints/store.py) locks an item, then its response, and marks the item ready;
+# the batch is opened in a later transaction (batch_open_if_ready).
+
+
+@dataclass(frozen=True)
+class GenerationStarted:
+    responses_created: int
+    items_ready: int
+    items_waiting: int
+    opened: bool
+
+
+def config_rotation(n: int, k: int, index: int) -> list[int]:
+    """Indices of the configs for the k slots of the index-th item (of a list of n configs).
+
+    Items come in rounds of n: within a round, item j takes k consecutive configs of the round's order,
+    starting at position j. So every config is used exactly k times per round (even load on endpoints)
+    and an item's configs are distinct whenever n >= k. The first round uses the list's own order; later
+    rounds use a fixed pseudo-random order each, so that over a batch every config meets every other one
+    (not only its neighbours in the list), which the pairwise comparisons and the leaderboard need.
+    """
+    if n <= 0:
+        return []
+    rnd, base = divmod(index, n)
+    order = list(range(n))
+    if rnd:
+        random.Random(rnd).shuffle(order)
+    return [order[(base + t) % n] for t in range(k)]
+
+
+def _enqueue_pending_on_commit(batch_id: int) -> None:
+    from annotate.endpoints.tasks import generation_enqueue_batch
+
+    # After commit, so that a worker never looks for responses this transaction has not written yet.
+    transaction.on_commit(lambda: generation_enqueue_batch.delay(batch_id))
+
+
+@transaction.atomic
+def batch_start_generation(*, batch_id: int) -> GenerationStarted:
+    """Create the missing responses of a draft batch's items and start generating them.
+
+    Each item gets K responses (slots 0..K-1); pre-generated ones are kept and only missing slots are
+    created, with configs from the batch's enabled sampling configs (see `config_rotation`). Items that
+    already have K ok responses are ready at once; when every item is, the batch opens without any
+    generation. On a batch that is already generating this only enqueues its pending responses again (a
+    safe nudge: the task is idempotent).
+    """
+    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    if batch.status == BatchStatus.GENERATING:
+        _enqueue_pending_on_commit(batch.pk)
+        return GenerationStarted(
+            0, 0, Item.objects.filter(batch=batch, status=ItemStatus.PENDING).count(), False
+        )
+    if batch.status != BatchStatus.DRAFT:
+        raise DomainError(
+            f"Only a draft batch can start generating; this one is {batch.get_status_display().lower()}.",
+            code="invalid_transition",
+            field="status",
+        )
+    k = batch.responses_per_item
+    items = Item.objects.filter(batch=batch).exclude(status=ItemStatus.DROPPED)
+    if not items.exists():
+        raise DomainError(
+            "The batch has no items: import prompts before starting generation.", code="no_items"
+        )
+    lacking = (
+        items.filter(status=ItemStatus.PENDING)
+        .annotate(n=Count("responses"))
+        .filter(n__lt=k)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    configs = list(
+        batch.sampling_configs.filter(enabled=True, endpoint__enabled=True)
+        .select_related("endpoint")
+        .order_by("pk")
+    )
+    if lacking.exists() and not configs:
+        raise DomainError(
+            "The batch has items without responses but no enabled sampling config (with an enabled "
+            "endpoint): add one before starting generation.",
+            code="no_sampling_config",
+            field="sampling_configs",
+        )
+
+    created = 0
+    index = 0
+    lacking_ids = list(lacking)
+    for start in range(0, len(lacking_ids), 2000):
+        chunk = lacking_ids[start : start + 2000]
+        taken: dict[int, set[int]] = {}
+        for item_id, slot in Response.objects.filter(item_id__in=chunk).values_list("item_id", "slot"):
+            taken.setdefault(item_id, set()).add(slot)
+        new: list[Response] = []
+        for item_id in chunk:
+            missing = [s for s in range(k) if s not in taken.get(item_id, set())]
+            picks = config_rotation(len(configs), len(missing), index)
+            index += 1
+            new.extend(
+                Response(
+                    item_id=item_id, slot=slot, sampling_config=configs[pick], status=ResponseStatus.PENDING
+                )
+                for slot, pick in zip(missing, picks, strict=True)
+            )
+        Response.objects.bulk_create(new, batch_size=2000)
+        created += len(new)
+
+    complete = (
+        items.filter(status=ItemStatus.PENDING)
+        .annotate(
+            n=Count("responses"), n_ok=Count("responses", filter=Q(responses__status=ResponseStatus.OK))
+        )
+        .filter(n__gte=k, n_ok=F("n"))
+        .values_list("pk", flat=True)
+    )
+    Item.objects.filter(pk__in=list(complete), status=ItemStatus.PENDING).update(status=ItemStatus.READY)
+    waiting = items.filter(status=ItemStatus.PENDING).count()
+    now = timezone.now()
+    batch.status = BatchStatus.OPEN if waiting == 0 else BatchStatus.GENERATING
+    if waiting == 0 and batch.opened_at is None:
+        batch.opened_at = now
+    batch.save(update_fields=["status", "opened_at", "updated_at"])
+    if waiting:
+        _enqueue_pending_on_commit(batch.pk)
+    return GenerationStarted(
+        responses_created=created,
+        items_ready=items.filter(status=ItemStatus.READY).count(),
+        items_waiting=waiting,
+        opened=waiting == 0,
+    )
+
+
+def batch_open_if_ready(*, batch_id: int) -> bool:
+    """Open a generating batch once none of its items waits for responses. True when this call opened it.
+
+    Called after the transaction that made an item ready has committed. One conditional UPDATE: its
+    NOT EXISTS sees every item made ready before the statement started, so of two workers that made the
+    last two items ready, the one whose call starts last sees both and opens the batch; if both see them,
+    the second waits on the first's row lock, then finds the status no longer "generating" and changes
+    nothing. So the batch opens exactly once. Plain SQL: workers run this once per finished item, and the
+    ORM would spend more CPU compiling it than the database spends running it.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Batch._meta.db_table} SET status = %s, opened_at = COALESCE(opened_at, %s), "
+            "updated_at = %s WHERE id = %s AND status = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {Item._meta.db_table} WHERE batch_id = %s AND status = %s)",
+            [BatchStatus.OPEN, now, now, batch_id, BatchStatus.GENERATING, batch_id, ItemStatus.PENDING],
+        )
+        return cursor.rowcount > 0
+
+
+@transaction.atomic
+def batch_retry_failed(*, batch_id: int) -> int:
+    """Put the failed responses of the batch's waiting items back in the queue (attempts start again)."""
+    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    if batch.status in {BatchStatus.DRAFT, BatchStatus.CLOSED}:
+        raise DomainError(
+            f"A {batch.get_status_display().lower()} batch has no generation to retry.",
+            code="invalid_transition",
+            field="status",
+        )
+    retried = Response.objects.filter(
+        item__batch=batch, item__status=ItemStatus.PENDING, status=ResponseStatus.FAILED
+    ).update(status=ResponseStatus.PENDING, attempts=0, error="")
+    if retried:
+        _enqueue_pending_on_commit(batch.pk)
+    return retried
+
+
+@transaction.atomic
+def batch_drop_failed_items(*, batch_id: int) -> int:
+    """Drop the waiting items that have a failed response (never served), then open the batch if the
+    rest is ready. Returns the number of items dropped."""
+    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    if batch.status == BatchStatus.CLOSED:
+        raise DomainError("A closed batch cannot change.", code="invalid_transition", field="status")
+    failed_items = (
+        Response.objects.filter(
+            item__batch=batch, item__status=ItemStatus.PENDING, status=ResponseStatus.FAILED
+        )
+        .values_list("item_id", flat=True)
+        .distinct()
+    )
+    dropped = Item.objects.filter(pk__in=list(failed_items), status=ItemStatus.PENDING).update(
+        status=ItemStatus.DROPPED
+    )
+    batch_open_if_ready(batch_id=batch.pk)
+    return dropped

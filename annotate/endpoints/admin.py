@@ -2,10 +2,16 @@ from __future__ import annotations
 
 import os
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from annotate.endpoints import services
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
+
+# Each test is a real request that may take up to its timeout: keep one admin click bounded.
+MAX_ENDPOINTS_PER_TEST = 5
 
 
 class SamplingConfigInline(admin.TabularInline):
@@ -44,6 +50,21 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     ]
     inlines = [SamplingConfigInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["test_endpoints"]
+
+    @admin.action(description="Test endpoint (send one short request)")
+    def test_endpoints(self, request: HttpRequest, queryset: QuerySet[ModelEndpoint]) -> None:
+        ids = list(queryset.order_by("name").values_list("pk", flat=True)[: MAX_ENDPOINTS_PER_TEST + 1])
+        if len(ids) > MAX_ENDPOINTS_PER_TEST:
+            self.message_user(
+                request,
+                f"Select at most {MAX_ENDPOINTS_PER_TEST} endpoints to test at once.",
+                messages.WARNING,
+            )
+            return
+        for endpoint_id in ids:
+            result = services.endpoint_test(endpoint_id=endpoint_id)
+            self.message_user(request, result.message, messages.SUCCESS if result.ok else messages.ERROR)
 
     @admin.display(description="API key")
     def api_key_status(self, obj: ModelEndpoint) -> str:

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotate.core.models import TimeStampedModel
+from annotate.endpoints import ssrf
 
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 
@@ -53,6 +54,12 @@ class ModelEndpoint(TimeStampedModel):
     def clean(self) -> None:
         if self.base_url and not self.base_url.lower().startswith(("http://", "https://")):
             raise ValidationError({"base_url": "Only http:// and https:// URLs are allowed."})
+        if self.base_url:
+            # The save-time half of the SSRF guard (the client checks again for every connection).
+            try:
+                ssrf.validate_url(self.base_url)
+            except ssrf.EndpointRefused as exc:
+                raise ValidationError({"base_url": str(exc)}) from None
 
 
 class SamplingConfig(TimeStampedModel):

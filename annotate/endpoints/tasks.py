@@ -1,0 +1,101 @@
+"""Generation tasks (routed to the "generation" queue; run them on a thread-pool worker:
+`celery -A annotate worker -Q generation -P threads -c 32`).
+
+Thin: they take ids and call services. The retry decision is the service's (one retry layer: these
+re-queue with the countdown it returns); attempts are counted in the database, not by Celery, so a
+re-queue for a busy endpoint costs no attempt and a poison task still ends in a failed response.
+
+Time limits: soft < hard < the broker's visibility timeout (settings enforce the latter). The thread pool
+does not enforce Celery time limits, so the service also works to a deadline of its own (the soft limit),
+which caps every HTTP timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from annotate.endpoints import services
+
+logger = logging.getLogger(__name__)
+
+try:  # redis is installed wherever the Redis broker is used; not needed for the filesystem broker
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    _INFRA_ERRORS: tuple[type[BaseException], ...] = (
+        OperationalError,
+        InterfaceError,
+        RedisConnectionError,
+        RedisTimeoutError,
+    )
+except ImportError:  # pragma: no cover
+    _INFRA_ERRORS = (OperationalError, InterfaceError)
+
+
+class ResponseTask(Task):
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # An unexpected error (a bug, bad data): make it visible on the response instead of leaving it
+        # pending forever. Transient infrastructure errors never get here: they are retried.
+        response_id = args[0] if args else (kwargs or {}).get("response_id")
+        if response_id is not None:
+            try:
+                services.response_mark_failed(
+                    response_id=int(response_id), error=f"Internal error: {type(exc).__name__}: {exc}"
+                )
+            except Exception:
+                logger.exception("could not record the failure of response %s", response_id)
+
+
+_SOFT = settings.CELERY_TASK_SOFT_TIME_LIMIT
+_HARD = settings.CELERY_TASK_TIME_LIMIT
+
+
+@shared_task(
+    bind=True,
+    base=ResponseTask,
+    name="annotate.endpoints.tasks.response_generate",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+    soft_time_limit=_SOFT,
+    time_limit=_HARD,
+)
+def response_generate(self: Task, response_id: int) -> str:
+    """Generate one response (idempotent: an ok response is left alone; see services.response_generate)."""
+    # One second of margin below the soft limit for storing the result.
+    deadline = time.monotonic() + max(1.0, _SOFT - 1.0)
+    try:
+        outcome = services.response_generate(response_id=response_id, deadline=deadline)
+    except SoftTimeLimitExceeded:
+        # The attempt was counted when it was claimed; the attempts cap still bounds these.
+        raise self.retry(countdown=services.backoff_s(1), max_retries=None) from None
+    except _INFRA_ERRORS as exc:
+        countdown = services.backoff_s(min(self.request.retries + 1, 8))
+        logger.warning("response %s: %s, retrying in %.1fs", response_id, type(exc).__name__, countdown)
+        raise self.retry(countdown=countdown, max_retries=None) from None
+    if outcome.retry_in_s is not None:
+        # Jitter is already in the countdown; the floor keeps a zero Retry-After from spinning.
+        raise self.retry(countdown=max(0.05, outcome.retry_in_s + random.uniform(0, 0.05)), max_retries=None)
+    return outcome.state
+
+
+@shared_task(
+    name="annotate.endpoints.tasks.generation_enqueue_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_SOFT,
+    time_limit=_HARD,
+)
+def generation_enqueue_batch(batch_id: int) -> int:
+    """Fan out: one response_generate task per pending response of the batch (safe to run twice)."""
+    return services.generation_enqueue_batch(batch_id=batch_id)
