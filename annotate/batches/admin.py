@@ -5,15 +5,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from annotate.batches import selectors, services
+from annotate.batches.admin_import import PromptImportAdminMixin
 from annotate.batches.models import Batch, BatchStatus, Item, Response
 from annotate.core.admin_helpers import conversation_block, rendered_block, short
 from annotate.core.errors import DomainError
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "track",
@@ -36,6 +38,7 @@ class BatchAdmin(admin.ModelAdmin):
         "updated_at",
         "opened_at",
         "closed_at",
+        "generation_progress",
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "status"]}),
@@ -43,11 +46,18 @@ class BatchAdmin(admin.ModelAdmin):
             "Task",
             {"fields": ["track", "mode", "responses_per_item", "overlap", "lease_minutes", "gold_rate"]},
         ),
-        ("Prompts and generation", {"fields": ["prompt_source", "sampling_configs"]}),
+        ("Prompts and generation", {"fields": ["prompt_source", "sampling_configs", "generation_progress"]}),
         ("Guidelines", {"fields": ["guidelines", "guidelines_version"]}),
         ("History", {"fields": ["created_by", "created_at", "updated_at", "opened_at", "closed_at"]}),
     ]
-    actions = ["open_batches", "pause_batches", "close_batches"]
+    actions = [
+        "open_batches",
+        "pause_batches",
+        "close_batches",
+        "start_generation",
+        "retry_failed_responses",
+        "drop_failed_items",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
         return selectors.batches_with_progress(super().get_queryset(request))
@@ -115,6 +125,62 @@ class BatchAdmin(admin.ModelAdmin):
     @admin.action(description="Close selected batches")
     def close_batches(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
         self._set_status(request, queryset, BatchStatus.CLOSED)
+
+    @admin.display(description="Generation")
+    def generation_progress(self, obj: Batch) -> str:
+        if obj.pk is None:
+            return "-"
+        p = selectors.batch_generation_progress(batch=obj)
+        return (
+            f"{p.ok} ok, {p.pending} pending, {p.failed} failed of {p.responses} responses; "
+            f"{p.items_waiting} item(s) waiting"
+        )
+
+    def _each_batch(self, request: HttpRequest, queryset: QuerySet[Batch], run, describe) -> None:  # type: ignore[no-untyped-def]
+        for batch in queryset.order_by("pk"):
+            try:
+                result = run(batch_id=batch.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{batch.name}: {exc.message}", level=messages.WARNING)
+                continue
+            except KombuOperationalError:
+                # The change is committed; only sending the tasks (after commit) failed.
+                self.message_user(
+                    request,
+                    f"{batch.name}: saved, but the task broker is unreachable, so nothing was queued. "
+                    "Run “Start generation” again once it is back (a generating batch is only re-queued).",
+                    level=messages.ERROR,
+                )
+                continue
+            batch.refresh_from_db()
+            p = selectors.batch_generation_progress(batch=batch)
+            self.message_user(
+                request,
+                f"{batch.name}: {describe(result)} Now {batch.status}: {p.ok} ok, {p.pending} pending, "
+                f"{p.failed} failed responses.",
+                level=messages.SUCCESS,
+            )
+
+    @admin.action(description="Start generation (create and generate missing responses)")
+    def start_generation(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._each_batch(
+            request,
+            queryset,
+            services.batch_start_generation,
+            lambda r: f"{r.responses_created} response(s) created, {r.items_ready} item(s) ready.",
+        )
+
+    @admin.action(description="Retry failed responses")
+    def retry_failed_responses(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._each_batch(
+            request, queryset, services.batch_retry_failed, lambda n: f"{n} response(s) re-queued."
+        )
+
+    @admin.action(description="Drop items with failed responses")
+    def drop_failed_items(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
+        self._each_batch(
+            request, queryset, services.batch_drop_failed_items, lambda n: f"{n} item(s) dropped."
+        )
 
 
 class ResponseInline(admin.StackedInline):
