@@ -10,6 +10,7 @@ admin.site.index_title = "Batches, endpoints and people"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("annotate.accounts.urls")),
+    path("api/", include("annotate.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("annotate.workbench.urls")),

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate.accounts.views import LoginView
+from annotate.accounts.views import LoginView, api_tokens
 
 urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
@@ -16,4 +16,5 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_change_done.html"),
         name="password_change_done",
     ),
+    path("tokens/", api_tokens, name="api_tokens"),
 ]
