@@ -216,6 +216,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-leases": {"task": "annotate.assignments.tasks.expire_stale_leases", "schedule": 60.0},
+    # A hard time limit kills an export build without recording anything: this marks such jobs failed.
+    "fail-stale-exports": {"task": "annotate.exports.tasks.fail_stale_exports", "schedule": 300.0},
 }
 if _broker_scheme == "filesystem":
     _broker_dir = VAR_DIR / "celery"

@@ -28,6 +28,7 @@ import os
 import queue
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -1207,17 +1208,35 @@ print(json.dumps(out))
 """
 
 
-def sql_profile(settings: BenchSettings, ds: Dataset, explain: bool) -> dict[str, Any]:
-    """What the server runs for one request (in a transaction that is rolled back): query count, and the
-    plans of the claim's key queries (which index, how many rows filtered away, execution time)."""
+def profile_cases(ds: Dataset, first_claims_only: bool = False) -> list[list[Any]]:
     cases = [
-        ["submit_small_batch", "submit", ds.cont_small, ds.small_batch],
-        ["submit_large_batch", "submit", ds.cont_large, ds.large_batch],
-        ["submit_large_batch_long_history", "submit", ds.history_user, ds.large_batch],
         ["first_claim_small_batch", "claim", ds.probe_small, ds.small_batch],
         ["first_claim_large_batch", "claim", ds.probe_large, ds.large_batch],
     ]
-    raw = json.loads(settings.run_django(PROFILE_SNIPPET, json.dumps({"cases": cases, "explain": explain})))
+    if not first_claims_only:
+        cases += [
+            ["submit_small_batch", "submit", ds.cont_small, ds.small_batch],
+            ["submit_large_batch", "submit", ds.cont_large, ds.large_batch],
+            ["submit_large_batch_long_history", "submit", ds.history_user, ds.large_batch],
+        ]
+    return cases
+
+
+def start_sql_profile(
+    settings: BenchSettings, ds: Dataset, explain: bool, first_claims_only: bool
+) -> DjangoJob:
+    """Start the profile (below) in a background Django process; nothing it does is committed."""
+    request = {"cases": profile_cases(ds, first_claims_only), "explain": explain}
+    return settings.start_django(PROFILE_SNIPPET, json.dumps(request))
+
+
+def sql_profile(
+    settings: BenchSettings, ds: Dataset, explain: bool, job: DjangoJob | None = None
+) -> dict[str, Any]:
+    """What the server runs for one request (in a transaction that is rolled back): query count, and the
+    plans of the claim's key queries (which index, how many rows filtered away, execution time)."""
+    job = job or start_sql_profile(settings, ds, explain, first_claims_only=False)
+    raw = json.loads(job.result())
     summary = {}
     for label, prof in raw.items():
         summary[label] = {
@@ -1324,6 +1343,8 @@ def main() -> int:
     server: Gunicorn | None = None
     sampler: RssSampler | None = None
     anns: list[Annotator] = []
+    jobs: dict[str, DjangoJob] = {}  # background Django processes, killed on the way out
+    static: subprocess.Popen[str] | None = None
     t_start = time.monotonic()
     result["load_average_start"] = load_average()
     result["python_speed_start"] = python_speed()
@@ -1343,7 +1364,6 @@ def main() -> int:
         )
         # Passwords for everyone; sessions for all but the annotators that sign in through the form. This
         # runs in a child process (Django) as soon as the users exist, while items and responses load.
-        jobs: dict[str, DjangoJob] = {}
 
         def start_sessions(ds: Dataset) -> None:
             real = set(ds.main_users[: args.real_logins])
@@ -1353,20 +1373,15 @@ def main() -> int:
                 json.dumps({"all": ds.all_users(), "sessions": wanted, "password": PASSWORD}),
             )
 
-        try:
-            ds = load_data(
-                db_url,
-                small=args.small_items,
-                large=args.large_items,
-                annotators=args.annotators,
-                fresh=fresh,
-                history=args.history,
-                on_users_committed=start_sessions,
-            )
-        except BaseException:
-            for job in jobs.values():
-                job.kill()
-            raise
+        ds = load_data(
+            db_url,
+            small=args.small_items,
+            large=args.large_items,
+            annotators=args.annotators,
+            fresh=fresh,
+            history=args.history,
+            on_users_committed=start_sessions,
+        )
         result["load_s"] = ds.load_seconds
         log(f"loaded: {ds.load_seconds}")
         if static.wait() != 0:
@@ -1384,6 +1399,12 @@ def main() -> int:
                 f"password {PASSWORD!r}"
             )
             return 0
+
+        # The plan of a first claim on the data as loaded (the planner's choice may change later, with
+        # new statistics): a background Django process, done while gunicorn starts.
+        early_profile = jobs["early_profile"] = start_sql_profile(
+            settings, ds, explain=False, first_claims_only=True
+        )
 
         # --- gunicorn configuration ---------------------------------------------------------------
         sweep: dict[str, Any] = {}
@@ -1444,6 +1465,8 @@ def main() -> int:
         run_threads(login, [(a,) for a in anns if a.user_id in real])
         result["login"] = summarize(login_ms)
         log(f"{len(login_ms)} real logins: p50 {result['login']['p50_ms']} ms")
+
+        result["sql_profile_at_start"] = sql_profile(settings, ds, False, job=early_profile)
 
         # --- (c, before) fresh claims on pristine batches -------------------------------------------
         log(f"(c) {args.claims} sequential fresh claims per batch (before the load phases)")
@@ -1529,6 +1552,11 @@ def main() -> int:
         log(f"invariants: {result['invariants']}")
     finally:
         STOPPING.set()
+        for job in jobs.values():
+            job.kill()
+        if static is not None and static.poll() is None:
+            static.kill()
+            static.wait()
         for a in anns:
             a.close()
         if sampler:
@@ -1568,6 +1596,9 @@ def main() -> int:
         "over_assigned_items": result["invariants"]["over_assigned_items"],
         "invariants_ok": not any(result["invariants"].values()),
         # How the claim's item scan ran for a fresh annotator (index, rows filtered away, ms).
+        "claim_plan_large_at_start": result["sql_profile_at_start"]["first_claim_large_batch"][
+            "key_plans"
+        ].get("claim_item"),
         "claim_plan_large": result["sql_profile"]["first_claim_large_batch"]["key_plans"].get("claim_item"),
         "claim_plan_small": result["sql_profile"]["first_claim_small_batch"]["key_plans"].get("claim_item"),
         "progress_plan_long_history": result["sql_profile"]["submit_large_batch_long_history"][

@@ -12,6 +12,7 @@ from annotate.batches.admin_import import PromptImportAdminMixin
 from annotate.batches.models import Batch, BatchStatus, Item, Response
 from annotate.core.admin_helpers import conversation_block, rendered_block, short
 from annotate.core.errors import DomainError
+from annotate.exports.admin import batch_export_actions, batch_export_link
 
 
 @admin.register(Batch)
@@ -27,6 +28,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         "judgments_progress",
         "active_leases",
         "created_at",
+        batch_export_link,
     ]
     list_filter = ["status", "track", "mode", "prompt_source"]
     search_fields = ["name", "description"]
@@ -57,6 +59,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         "start_generation",
         "retry_failed_responses",
         "drop_failed_items",
+        *batch_export_actions,
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
