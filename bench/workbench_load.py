@@ -149,6 +149,9 @@ class TextPool:
     responses: list[str]  # COPY-escaped markdown
     prompts_json: list[str]  # COPY-escaped JSON string bodies (without quotes)
     answers_json: list[str]
+    # COPY-escaped HTML of each response text as the app renders it (annotate.core.rendering); empty with
+    # --cold-render. The unique "(ref ...)" paragraph appended per row renders on its own (checked).
+    responses_html: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, seed: int = 7, n: int = 1024) -> TextPool:
@@ -157,6 +160,14 @@ class TextPool:
         prompts = [copy_escape(json.dumps(prompt_text(rng))[1:-1]) for _ in range(n)]
         answers = [copy_escape(json.dumps(markdown_text(rng, 150, 400))[1:-1]) for _ in range(n // 4)]
         return cls(responses, prompts, answers)
+
+    def prerender(self, seed: int = 7) -> None:
+        """Render every response text once, as the import's background task would have done."""
+        from annotate.core.rendering import render_markdown
+
+        rng = random.Random(seed)
+        raw = [markdown_text(rng) for _ in range(len(self.responses))]  # the same draws as build()
+        self.responses_html = [copy_escape(str(render_markdown(text))) for text in raw]
 
 
 def iso(dt: datetime) -> str:
@@ -217,16 +228,18 @@ def response_blocks(
     pool: TextPool, first_item: int, count: int, now: str, chunk: int = 5000
 ) -> Iterator[str]:
     """COPY lines for the two responses of each item; response ids are 2*item_id-1 and 2*item_id."""
-    texts = pool.responses
+    texts, htmls = pool.responses, pool.responses_html
     nt = len(texts)
     for start in range(first_item, first_item + count, chunk):
         lines = []
         for i in range(start, min(start + chunk, first_item + count)):
             for slot in (0, 1):
                 rid = 2 * i - 1 + slot
+                n = (i * 3 + slot * 11) % nt
+                html = f"{htmls[n]}<p>(ref {i}-{slot})</p>\\n" if htmls else ""
                 lines.append(
-                    f"{rid}\t{i}\t{slot}\tmodel-{slot}\t{texts[(i * 3 + slot * 11) % nt]}"
-                    f"\\n\\n(ref {i}-{slot})\t"
+                    f"{rid}\t{i}\t{slot}\tmodel-{slot}\t{texts[n]}"
+                    f"\\n\\n(ref {i}-{slot})\t{html}"
                     f"\tok\t\t1\t\\N\t\\N\t\\N\t{now}\t00000000-0000-4000-8000-{rid:012x}\t\\N\n"
                 )
         yield "".join(lines)
@@ -406,6 +419,7 @@ def load_data(
     history: int,
     workers: int = 2,
     on_users_committed: Callable[[Dataset], None] | None = None,
+    cold_render: bool = False,
 ) -> Dataset:
     """Bulk-load two batches, their items and responses, the users and the long history, with COPY."""
     ds = Dataset(small_items=small, large_items=large, history=history)
@@ -413,6 +427,8 @@ def load_data(
     now = iso(now_dt)
     t0 = time.monotonic()
     pool = TextPool.build()
+    if not cold_render:
+        pool.prerender()
     with psycopg.connect(db_url) as conn:
         # A private throw-away database: skip per-row FK triggers and commit flushes while loading.
         conn.execute("SET session_replication_role = replica")
@@ -550,6 +566,11 @@ def load_data(
                     "judgments_judgment",
                     JUDGMENT_COLUMNS,
                     judgment_rows(annotator, first_id),
+                )
+                conn.execute(  # the submit path keeps these counters; the history was judged days ago
+                    "INSERT INTO assignments_annotatorprogress (annotator_id, batch_id, total, day, today) "
+                    "VALUES (%s, %s, %s, %s, 0)",
+                    (annotator, ds.large_batch, history, (now_dt - timedelta(days=20)).date()),
                 )
         conn.commit()
         ds.load_seconds["history"] = round(time.monotonic() - t3, 2)
@@ -1315,6 +1336,12 @@ def parse_args() -> argparse.Namespace:
         "--keep-db", action="store_true", help="do not drop the database at the end (investigation)"
     )
     p.add_argument(
+        "--cold-render",
+        action="store_true",
+        help="load responses without their HTML, so that the first view renders and stores it (the state "
+        "before the import's background renderer has run); by default they arrive rendered",
+    )
+    p.add_argument(
         "--setup-only",
         action="store_true",
         help="load the data, set passwords, keep the database and stop (for EXPLAIN by hand)",
@@ -1387,6 +1414,7 @@ def main() -> int:
             fresh=fresh,
             history=args.history,
             on_users_committed=start_sessions,
+            cold_render=args.cold_render,
         )
         result["load_s"] = ds.load_seconds
         log(f"loaded: {ds.load_seconds}")

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Exists, F, Max, OuterRef, QuerySet
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.accounts.models import User
 from annotate.accounts.selectors import user_can_annotate_track
-from annotate.assignments.models import Assignment, AssignmentFlag, AssignmentStatus, GuidelinesSeen
-from annotate.batches.models import Batch, BatchStatus, Item, ItemStatus
+from annotate.assignments.models import (
+    AnnotatorProgress,
+    Assignment,
+    AssignmentFlag,
+    AssignmentStatus,
+    GuidelinesSeen,
+)
+from annotate.batches.models import Batch, BatchStatus, Item, ItemStatus, Response
 from annotate.core.errors import ConflictError, DomainError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +51,7 @@ def _open_items(batch: Batch, annotator: User, *, gold: bool, wait: bool) -> Ite
     With `wait=False` rows locked by concurrent claims are skipped; with `wait=True` we wait for them and
     PostgreSQL re-checks `taken < wanted` on the row as committed.
     """
-    cursor = Assignment.objects.filter(annotator=annotator, batch=batch).aggregate(m=Max("item_id"))["m"] or 0
+    mine = Assignment.objects.filter(annotator=annotator, batch=batch)
     # `batch_id BETWEEN b AND b` rather than `= b`: with an equality PostgreSQL drops batch_id from the
     # sort keys and may walk the primary key, filtering every full item (measured: 60,000 rows, 40+ ms on a
     # 100k-item batch); with the range, only the partial index on (batch_id, id) yields that order.
@@ -54,12 +62,16 @@ def _open_items(batch: Batch, annotator: User, *, gold: bool, wait: bool) -> Ite
         taken__lt=F("wanted"),
         is_gold=gold,
     ).select_for_update(skip_locked=not wait, of=("self",))
-    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    ahead = base.filter(id__gt=cursor).order_by("batch_id", "id").first()
+    # The cursor as a subquery: PostgreSQL evaluates it once (an index-only probe) and uses its value as
+    # the index's lower bound, in the same round trip as the scan.
+    cursor_query = mine.order_by().values("annotator_id").annotate(m=Max("item_id")).values("m")
+    ahead = base.filter(id__gt=Coalesce(Subquery(cursor_query), Value(0))).order_by("batch_id", "id").first()
     if ahead is not None:
         return ahead
+    cursor = mine.aggregate(m=Max("item_id"))["m"] or 0
     if cursor == 0:
         return None
+    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
     return base.filter(id__lt=cursor).exclude(Exists(seen)).order_by("batch_id", "id").first()
 
 
@@ -69,9 +81,13 @@ def _choose_item(batch: Batch, annotator: User) -> Item | None:
     kinds = [
         gold for gold in ((True, False) if gold_first else (False, True)) if not gold or batch.gold_rate > 0
     ]
-    # First pass skips rows other claims hold; only if it finds nothing do we wait for those locks, so a
-    # batch is never reported done while an open item is merely locked for a moment.
+    # First pass skips rows other claims hold. Only if it finds nothing do we release the batch's leases
+    # that ran out (the periodic job does that too; here it keeps "batch done" from being shown while an
+    # abandoned lease still holds an item) and then wait for the locks, so a batch is never reported done
+    # while an open item is merely locked for a moment.
     for wait in (False, True):
+        if wait:
+            _expire_stale_in_batch(batch)
         for gold in kinds:
             item = _open_items(batch, annotator, gold=gold, wait=wait)
             if item is not None:
@@ -93,21 +109,28 @@ def _renew(assignment: Assignment, batch: Batch) -> Assignment:
     return assignment
 
 
-def assignment_claim_next(*, annotator: User, batch_id: int) -> Assignment | None:
+def assignment_claim_next(
+    *, annotator: User, batch_id: int | None = None, batch: Batch | None = None
+) -> Assignment | None:
     """The annotator's current lease in the batch, or a new lease on the next open item; None when the
     batch has nothing left for this annotator.
+
+    Pass `batch` when the caller has just read it (the submit path has, with the assignment) to save a
+    query; otherwise `batch_id`. The returned assignment carries `item` and, as `shown_responses`, its
+    responses in the order the annotator sees them (so the page needs no second read).
 
     Two tabs of one annotator claiming at once collide on the one-active-lease constraint; the loser
     retries and finds the winner's lease, so both get the same item and neither sees an error.
     """
-    batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None:
-        raise NotFound("No such batch.")
+        batch = Batch.objects.filter(pk=batch_id).first()
+        if batch is None:
+            raise NotFound("No such batch.")
     _check_can_claim(batch, annotator)
     last_error: Exception | None = None
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
-            return _claim_once(batch, annotator)
+            assignment = _claim_once(batch, annotator)
         except (IntegrityError, OperationalError) as exc:
             # IntegrityError: a concurrent claim of ours won the one-active-lease race.
             # OperationalError: a deadlock or serialization failure; both are safe to retry.
@@ -115,32 +138,45 @@ def assignment_claim_next(*, annotator: User, batch_id: int) -> Assignment | Non
             logger.info(
                 "claim retry for annotator %s in batch %s: %s", annotator.pk, batch.pk, type(exc).__name__
             )
+            continue
+        if assignment is not None:
+            assignment.batch = batch
+        return assignment
     raise ConflictError("Could not claim an item; please try again.", code="claim_contention") from last_error
+
+
+def responses_in_order(assignment: Assignment) -> list[Response]:
+    """The assignment's responses in the order its annotator sees them (`positions`)."""
+    shown = getattr(assignment, "shown_responses", None)
+    if shown is not None:
+        return shown
+    by_id = {r.pk: r for r in Response.objects.filter(item_id=assignment.item_id)}
+    return [by_id[int(pk)] for pk in assignment.positions if int(pk) in by_id]
 
 
 @transaction.atomic
 def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
-    current = (
-        Assignment.objects.filter(annotator=annotator, batch=batch, status=AssignmentStatus.ACTIVE)
-        .select_for_update(of=("self",))  # so a concurrent sweep cannot expire it while we renew it
+    # All of the annotator's open leases in one read (there are at most MAX_ACTIVE_LEASES_PER_ANNOTATOR),
+    # locked so a concurrent sweep cannot expire the one we renew.
+    leases = list(
+        Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.ACTIVE)
+        .select_for_update(of=("self",))
         .select_related("item")
-        .first()
     )
+    current = next((a for a in leases if a.batch_id == batch.pk), None)
     if current is not None:
         # An own lease that ran out but was not yet swept still holds its place: just extend it.
         return _renew(current, batch)
-    active_overall = Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.ACTIVE).count()
-    if active_overall >= settings.MAX_ACTIVE_LEASES_PER_ANNOTATOR:
+    if len(leases) >= settings.MAX_ACTIVE_LEASES_PER_ANNOTATOR:
         raise ConflictError(
             "You hold too many open items in other batches; finish or skip them first.",
             code="too_many_leases",
         )
-    _expire_stale_in_batch(batch)
     item = _choose_item(batch, annotator)
     if item is None:
         return None
-    response_ids = list(item.responses.order_by("slot").values_list("pk", flat=True))
-    _random.shuffle(response_ids)
+    responses = list(Response.objects.filter(item_id=item.pk).order_by("slot"))
+    _random.shuffle(responses)
     now = timezone.now()
     # A lost race (IntegrityError on the one-active-lease constraint) aborts this whole transaction;
     # the caller retries it from the start, so no savepoint is needed here.
@@ -151,11 +187,12 @@ def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
         status=AssignmentStatus.ACTIVE,
         leased_at=now,
         expires_at=now + timedelta(minutes=batch.lease_minutes),
-        positions=response_ids,
+        positions=[r.pk for r in responses],
         guidelines_version=batch.guidelines_version,
     )
     Item.objects.filter(pk=item.pk).update(taken=F("taken") + 1)
     assignment.item = item
+    assignment.shown_responses = responses
     return assignment
 
 
@@ -276,3 +313,44 @@ def guidelines_mark_seen(*, annotator: User, batch: Batch) -> None:
     GuidelinesSeen.objects.update_or_create(
         annotator=annotator, batch=batch, defaults={"version": batch.guidelines_version}
     )
+
+
+# --- Progress counters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    today: int
+    total: int
+
+
+_PROGRESS_UPSERT = """
+    INSERT INTO assignments_annotatorprogress (annotator_id, batch_id, total, day, today)
+    VALUES (%s, %s, 1, %s, 1)
+    ON CONFLICT (annotator_id, batch_id) DO UPDATE SET
+        total = assignments_annotatorprogress.total + 1,
+        today = CASE WHEN assignments_annotatorprogress.day = excluded.day
+                     THEN assignments_annotatorprogress.today + 1 ELSE 1 END,
+        day = excluded.day
+    RETURNING today, total
+"""
+
+
+def progress_count_submit(*, annotator_id: int, batch_id: int) -> Progress:
+    """Count one more submitted judgment; call inside the submit's transaction. Returns the new figures."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PROGRESS_UPSERT, [annotator_id, batch_id, timezone.localdate()])
+        today, total = cursor.fetchone()
+    return Progress(today=today, total=total)
+
+
+def progress_of(*, annotator: User, batch: Batch) -> Progress:
+    row = (
+        AnnotatorProgress.objects.filter(annotator=annotator, batch=batch)
+        .values_list("day", "today", "total")
+        .first()
+    )
+    if row is None:
+        return Progress(today=0, total=0)
+    day, today, total = row
+    return Progress(today=today if day == timezone.localdate() else 0, total=total)

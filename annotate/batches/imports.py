@@ -31,6 +31,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import IO, Any, NamedTuple
 
 import orjson
@@ -613,9 +614,18 @@ def batch_import_prompts(
             _import_rows(batch, stream, user, report)
             if report.refused:
                 raise _Refused
+            if report.created:
+                # Pre-generated responses arrive as text; render them in the background, after commit.
+                transaction.on_commit(partial(_render_later, batch.pk))
     except _Refused:
         report.created = report.duplicates = 0
     return report
+
+
+def _render_later(batch_id: int) -> None:
+    from annotate.batches.tasks import responses_render
+
+    responses_render.delay(batch_id)
 
 
 def _import_rows(

@@ -171,6 +171,33 @@ def responses_ensure_rendered(responses: list[Response]) -> dict[int, str]:
     return {r.pk: r.content_html for r in responses}
 
 
+RENDER_CHUNK = 200
+
+
+def responses_render_pending(*, batch_id: int, after_id: int = 0, limit: int | None = None) -> int | None:
+    """Render and store the HTML of up to `limit` responses of the batch that have text but no HTML yet
+    (imported, pre-generated responses), in id order after `after_id`. Returns the last id looked at, to
+    continue from, or None when the batch has no more. Safe to run twice or beside a workbench view that
+    renders the same response on demand: both store the same HTML."""
+    from annotate.core.rendering import render_markdown
+
+    chunk = list(
+        Response.objects.filter(item__batch_id=batch_id, pk__gt=after_id)
+        .order_by("pk")
+        .values_list("pk", "content", "content_html")[: limit or RENDER_CHUNK]
+    )
+    if not chunk:
+        return None
+    rendered = [
+        Response(pk=pk, content_html=str(render_markdown(content)))
+        for pk, content, html in chunk
+        if content and not html
+    ]
+    if rendered:
+        Response.objects.bulk_update(rendered, ["content_html"])
+    return chunk[-1][0]
+
+
 # --- Generation lifecycle ---------------------------------------------------------------------------
 # Draft -> generating (responses created, one task per pending response enqueued on commit) -> open once
 # every item is ready or dropped. Lock order everywhere: batch, then items, then responses. The worker's

@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from annotate.accounts.models import User
 from annotate.assignments.models import Assignment, AssignmentStatus
-from annotate.assignments.services import get_own_assignment, reserve_place_for_late_submit
+from annotate.assignments.services import (
+    Progress,
+    get_own_assignment,
+    progress_count_submit,
+    reserve_place_for_late_submit,
+)
 from annotate.core.choices import Mode, SafetyBin, SafetyLabel, Strength, Track, safety_bin
 from annotate.core.errors import ConflictError, DomainError
 from annotate.judgments.models import Judgment
@@ -194,6 +199,8 @@ def validate_judgment(assignment: Assignment, data: JudgmentInput) -> Validated:
 class Submitted:
     judgment: Judgment
     replayed: bool  # True when this key had already been stored: the same answer is returned again
+    assignment: Assignment  # as read under its lock, with batch and item
+    progress: Progress | None = None  # the annotator's figures in the batch after this submit (not replays)
 
 
 def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput) -> Submitted:
@@ -219,7 +226,7 @@ def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput)
                 raise ConflictError(
                     "This idempotency key was already used for another item.", code="idempotency_key_reused"
                 )
-            return Submitted(previous, replayed=True)
+            return Submitted(previous, replayed=True, assignment=assignment)
         if assignment.status == AssignmentStatus.SUBMITTED:
             raise ConflictError(
                 "This item was already submitted (perhaps from another tab).", code="already_submitted"
@@ -253,4 +260,6 @@ def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput)
             guidelines_version=assignment.guidelines_version,
         )
         Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED, finished_at=now)
-        return Submitted(judgment, replayed=False)
+        assignment.status, assignment.finished_at = AssignmentStatus.SUBMITTED, now
+        progress = progress_count_submit(annotator_id=annotator.pk, batch_id=assignment.batch_id)
+        return Submitted(judgment, replayed=False, assignment=assignment, progress=progress)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from annotate.accounts.models import User
 from annotate.accounts.selectors import usable_tracks
-from annotate.assignments.models import Assignment, AssignmentStatus
-from annotate.batches.models import Batch, BatchStatus, Response
+from annotate.assignments.models import AnnotatorProgress, Assignment, AssignmentStatus
+from annotate.assignments.services import Progress, progress_of, responses_in_order
+from annotate.batches.models import Batch, BatchStatus
 from annotate.batches.selectors import batches_with_progress
 from annotate.batches.services import responses_ensure_rendered
 from annotate.core.rendering import render_markdown, render_plain
@@ -40,17 +39,15 @@ def annotator_batches(user: User) -> list[BatchCard]:
     if not tracks:
         return []
     batches = list(batches_with_progress(Batch.objects.filter(status=BatchStatus.OPEN, track__in=tracks)))
-    since = timezone.now() - timedelta(hours=24)
+    day = timezone.localdate()
     mine = {
-        row["batch_id"]: row
-        for row in Assignment.objects.filter(annotator=user, batch__in=batches)
-        .values("batch_id")
-        .annotate(
-            total=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED)),
-            today=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED, finished_at__gte=since)),
-            active=Count("pk", filter=Q(status=AssignmentStatus.ACTIVE)),
-        )
+        batch_id: {"today": today if on == day else 0, "total": total}
+        for batch_id, on, today, total in AnnotatorProgress.objects.filter(
+            annotator=user, batch__in=batches
+        ).values_list("batch_id", "day", "today", "total")
     }
+    leases = Assignment.objects.filter(annotator=user, batch__in=batches, status=AssignmentStatus.ACTIVE)
+    active = set(leases.values_list("batch_id", flat=True))
     return [
         BatchCard(
             batch=b,
@@ -58,7 +55,7 @@ def annotator_batches(user: User) -> list[BatchCard]:
             mine_total=mine.get(b.pk, {}).get("total", 0),
             done=b.n_judgments,
             wanted=b.n_wanted,
-            has_active=bool(mine.get(b.pk, {}).get("active", 0)),
+            has_active=b.pk in active,
         )
         for b in batches
     ]
@@ -77,15 +74,12 @@ def item_view_data(assignment: Assignment) -> dict[str, Any]:
     """The conversation and the responses in this assignment's order, rendered and sanitized.
     Model names and sampling configs are deliberately absent: the annotator judges blind."""
     item = assignment.item
-    responses = {r.pk: r for r in Response.objects.filter(item=item)}
-    rendered = responses_ensure_rendered(list(responses.values()))
+    ordered = responses_in_order(assignment)
+    rendered = responses_ensure_rendered(ordered)
     shown = [
         # content_html was sanitized by nh3 when it was stored (responses_ensure_rendered).
-        ShownResponse(
-            id=pk, label=LABELS[i], position=i, html=mark_safe(rendered[pk]), raw=responses[pk].content
-        )
-        for i, pk in enumerate(int(p) for p in assignment.positions)
-        if pk in responses
+        ShownResponse(id=r.pk, label=LABELS[i], position=i, html=mark_safe(rendered[r.pk]), raw=r.content)
+        for i, r in enumerate(ordered)
     ]
     turns = [
         {
@@ -98,9 +92,6 @@ def item_view_data(assignment: Assignment) -> dict[str, Any]:
     return {"turns": turns, "responses": shown}
 
 
-def my_progress(user: User, batch: Batch) -> dict[str, int]:
-    since = timezone.now() - timedelta(hours=24)
-    row = Assignment.objects.filter(annotator=user, batch=batch, status=AssignmentStatus.SUBMITTED).aggregate(
-        total=Count("pk"), today=Count("pk", filter=Q(finished_at__gte=since))
-    )
-    return {"today": row["today"], "total": row["total"]}
+def my_progress(user: User, batch: Batch) -> Progress:
+    """The annotator's judgments in the batch, today and in all (kept by the submit itself: one row)."""
+    return progress_of(annotator=user, batch=batch)

@@ -113,7 +113,9 @@ def batch_next(request: HttpRequest, batch_id: int) -> HttpResponse:
     return _next_response(request, _batch_for(request, batch_id))
 
 
-def _next_response(request: HttpRequest, batch: Batch) -> HttpResponse:
+def _next_response(
+    request: HttpRequest, batch: Batch, progress: assignments.Progress | None = None
+) -> HttpResponse:
     if assignments.guidelines_needed(annotator=request.user, batch=batch):
         if wants_json(request) or request.htmx:
             # Our script follows this to the guidelines page (new version since the last item).
@@ -122,7 +124,7 @@ def _next_response(request: HttpRequest, batch: Batch) -> HttpResponse:
             return response
         return redirect("workbench:guidelines", batch_id=batch.pk)
     try:
-        assignment = assignments.assignment_claim_next(annotator=request.user, batch_id=batch.pk)
+        assignment = assignments.assignment_claim_next(annotator=request.user, batch=batch)
     except ConflictError as exc:
         return render(
             request, "workbench/batch_unavailable.html", {"batch": batch, "message": exc.message}, status=409
@@ -130,7 +132,7 @@ def _next_response(request: HttpRequest, batch: Batch) -> HttpResponse:
     if assignment is None:
         return _done_response(request, batch)
     if request.htmx or wants_json(request):
-        return _item_response(request, assignment)
+        return _item_response(request, assignment, progress=progress)
     return redirect("workbench:assignment", assignment_id=assignment.pk)
 
 
@@ -149,6 +151,7 @@ def _item_context(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     idempotency_key: str | None = None,
+    progress: assignments.Progress | None = None,
 ) -> dict[str, Any]:
     batch = assignment.batch
     data = selectors.item_view_data(assignment)
@@ -169,7 +172,7 @@ def _item_context(
         "values": values,
         "errors": errors or {},
         "idempotency_key": idempotency_key or uuid.uuid4().hex,
-        "progress": selectors.my_progress(request.user, batch),
+        "progress": progress or selectors.my_progress(request.user, batch),
         "lease_expired": assignment.status == AssignmentStatus.EXPIRED,
         "guidelines_url": reverse("workbench:guidelines", args=[batch.pk]),
     }
@@ -216,15 +219,17 @@ def _form_values(request: HttpRequest) -> dict[str, Any]:
 @require_POST
 @annotator_required
 def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    try:
-        assignment = assignments.get_own_assignment(annotator=request.user, assignment_id=assignment_id)
-    except assignments.NotFound:
-        return _not_found(request)
     key = str(request.POST.get("idempotency_key", ""))
     try:
         data = judgments.judgment_input_from_form(request.POST)
-        result = judgments.judgment_submit(annotator=request.user, assignment_id=assignment.pk, data=data)
+        result = judgments.judgment_submit(annotator=request.user, assignment_id=assignment_id, data=data)
+    except assignments.NotFound:
+        return _not_found(request)
     except judgments.JudgmentInvalid as exc:
+        try:
+            assignment = assignments.get_own_assignment(annotator=request.user, assignment_id=assignment_id)
+        except assignments.NotFound:
+            return _not_found(request)
         return _item_response(
             request,
             assignment,
@@ -234,8 +239,18 @@ def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
             idempotency_key=key,
         )
     except ConflictError as exc:
-        return _conflict(request, assignment.batch, exc)
-    return _after_finish(request, assignment.batch, judgment_id=result.judgment.pk, replayed=result.replayed)
+        mine = {"assignments__pk": assignment_id, "assignments__annotator": request.user}
+        batch = Batch.objects.filter(**mine).first()
+        if batch is None:
+            return _not_found(request)
+        return _conflict(request, batch, exc)
+    return _after_finish(
+        request,
+        result.assignment.batch,
+        judgment_id=result.judgment.pk,
+        replayed=result.replayed,
+        progress=result.progress,
+    )
 
 
 @require_POST
@@ -290,7 +305,7 @@ def _after_finish(request: HttpRequest, batch: Batch, **headers: Any) -> HttpRes
     """After a submit or skip: the next item's HTML for our script, or a redirect for a plain form."""
     if not wants_json(request) and not request.htmx:
         return redirect("workbench:batch", batch_id=batch.pk)
-    response = _next_response(request, batch)
+    response = _next_response(request, batch, headers.get("progress"))
     if headers.get("judgment_id"):
         response["X-Judgment-Id"] = str(headers["judgment_id"])
         response["X-Replayed"] = "1" if headers.get("replayed") else "0"

@@ -311,8 +311,31 @@ def test_another_annotators_claim_releases_a_lapsed_lease_and_takes_its_item(
     assert taken(lapsed.item) == 1  # released (-1), then taken again (+1)
 
 
+def test_a_claim_serves_open_items_before_releasing_lapsed_leases(
+    annotator: User, other_annotator: User
+) -> None:
+    """Releasing lapsed leases is the periodic job's work; a claim does it only when nothing else is open
+    (so the hot path skips the probe, and a batch is never reported done while a lapsed lease holds an
+    item)."""
+    batch = factories.ready_batch(items=2, overlap=1)
+    lapsed = claim(annotator, batch)
+    assert lapsed is not None
+    factories.lapse_lease(lapsed)
+
+    theirs = claim(other_annotator, batch)
+
+    assert theirs is not None
+    assert theirs.item_id != lapsed.item_id
+    assert Assignment.objects.get(pk=lapsed.pk).status == AssignmentStatus.ACTIVE
+    third = factories.annotator()
+    again = claim(third, batch)
+    assert again is not None
+    assert again.item_id == lapsed.item_id  # nothing else open: released and served
+    assert Assignment.objects.get(pk=lapsed.pk).status == AssignmentStatus.EXPIRED
+
+
 def test_a_claim_releases_lapsed_leases_of_its_own_batch_only(annotator: User, other_annotator: User) -> None:
-    batch, elsewhere = factories.ready_batch(items=2, overlap=1), factories.ready_batch(items=1)
+    batch, elsewhere = factories.ready_batch(items=1, overlap=1), factories.ready_batch(items=1)
     lapsed_here = claim(annotator, batch)
     lapsed_there = claim(annotator, elsewhere)
     assert lapsed_here is not None

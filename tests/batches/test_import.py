@@ -701,3 +701,57 @@ def test_staff_without_change_permission_on_batches_is_forbidden(db: None) -> No
 
 def test_an_unknown_batch_page_is_not_found(staff_client: Client) -> None:
     assert staff_client.get("/admin/batches/batch/987654/import-prompts/").status_code == 404
+
+
+def test_imported_responses_are_rendered_in_the_background_after_commit(
+    insert_path: str, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotate.batches import services as batch_services
+    from annotate.batches import tasks
+
+    batch = factories.BatchFactory(status=BatchStatus.OPEN)
+    rows = [
+        {
+            "prompt": f"Q{i}",
+            "responses": [
+                {"model": "m", "content": f"**bold {i}** <script>x</script>"},
+                {"model": "m", "content": f"plain {i}"},
+            ],
+        }
+        for i in range(5)
+    ]
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.responses_render, "delay", queued.append)
+    monkeypatch.setattr(batch_services, "RENDER_CHUNK", 3)  # several chunks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(batch, jsonl(*rows))
+
+    assert report.created == 5
+    assert queued == [batch.pk]
+    assert not Response.objects.filter(item__batch=batch).exclude(content_html="").exists()
+    other = factories.BatchFactory(status=BatchStatus.OPEN)
+    run(other, jsonl({"prompt": "elsewhere", "responses": TWO}))
+
+    assert tasks.responses_render(batch.pk) == 5  # 10 responses in chunks of 3, then the empty read
+    html = dict(Response.objects.filter(item__batch=batch).values_list("content", "content_html"))
+    assert html["**bold 0** <script>x</script>"].startswith("<p><strong>bold 0</strong>")
+    assert "<script" not in "".join(html.values())
+    assert html["plain 3"] == "<p>plain 3</p>\n"
+    assert not Response.objects.filter(item__batch=other).exclude(content_html="").exists()
+    assert tasks.responses_render(batch.pk) == 5  # a second delivery changes nothing
+    assert dict(Response.objects.filter(item__batch=batch).values_list("content", "content_html")) == html
+
+
+def test_a_refused_import_queues_no_rendering(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from annotate.batches import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.responses_render, "delay", queued.append)
+    batch = factories.BatchFactory(status=BatchStatus.OPEN)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(batch, jsonl({"prompt": "ok", "responses": TWO}, {"prompt": ""}))
+    assert report.refused
+    assert queued == []

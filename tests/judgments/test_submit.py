@@ -11,6 +11,7 @@ from annotate.accounts.models import User
 from annotate.assignments.models import Assignment, AssignmentStatus
 from annotate.assignments.services import (
     NotFound,
+    Progress,
     assignment_claim_next,
     assignment_flag,
     assignment_skip,
@@ -591,3 +592,47 @@ def test_form_input_round_trips_through_a_submit(safety_annotator: User, safety_
     result = submit(safety_annotator, assignment, judgment_input_from_form(form))
     assert result.judgment.safety_bin == SafetyBin.CHOSEN_SAFE_OTHER_UNSAFE
     assert result.judgment.strength == Strength.SLIGHTLY_BETTER
+
+
+# --- progress counters ------------------------------------------------------------------------------
+
+
+def test_progress_counts_each_submitted_judgment_once(annotator: User) -> None:
+    from annotate.assignments.services import progress_of
+
+    batch = factories.ready_batch(items=4, overlap=1)
+    assert progress_of(annotator=annotator, batch=batch) == Progress(today=0, total=0)
+    first = lease(annotator, batch)
+    result = submit(annotator, first, factories.pairwise_answer(first, "progress-key-1"))
+    assert result.progress == Progress(today=1, total=1)
+    replay = submit(annotator, first, factories.pairwise_answer(first, "progress-key-1"))
+    assert replay.replayed and replay.progress is None
+    skipped = lease(annotator, batch)
+    assignment_skip(annotator=annotator, assignment_id=skipped.pk, reason="cannot judge")
+    second = lease(annotator, batch)
+    submit(annotator, second, factories.pairwise_answer(second, "progress-key-2"))
+
+    submitted = Assignment.objects.filter(annotator=annotator, batch=batch, status=AssignmentStatus.SUBMITTED)
+    assert submitted.count() == 2
+    assert progress_of(annotator=annotator, batch=batch) == Progress(today=2, total=2)
+
+
+def test_todays_count_starts_again_on_a_new_day(annotator: User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.assignments.models import AnnotatorProgress
+    from annotate.assignments.services import progress_of
+
+    batch = factories.ready_batch(items=3, overlap=1)
+    first = lease(annotator, batch)
+    submit(annotator, first, factories.pairwise_answer(first, "day-key-1"))
+    AnnotatorProgress.objects.filter(annotator=annotator, batch=batch).update(
+        day=timezone.localdate() - timedelta(days=1), today=7
+    )
+    assert progress_of(annotator=annotator, batch=batch) == Progress(today=0, total=1)
+    second = lease(annotator, batch)
+    assert submit(annotator, second, factories.pairwise_answer(second, "day-key-2")).progress == Progress(
+        today=1, total=2
+    )

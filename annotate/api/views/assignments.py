@@ -30,7 +30,6 @@ from annotate.api.serializers import (
 from annotate.api.views.base import ApiView, ListApiView, errors, paginated, write_errors
 from annotate.assignments import services as assignments
 from annotate.assignments.models import Assignment, AssignmentStatus
-from annotate.batches.models import Response as ModelResponse
 from annotate.batches.services import responses_ensure_rendered
 from annotate.judgments import services as judgments
 from annotate.judgments.models import Judgment
@@ -43,9 +42,8 @@ def assignment_payload(assignment: Assignment) -> dict[str, Any]:
     """An assignment as its annotator sees it: the responses in the assignment's order, and nothing about
     where they came from (no model name, sampling config or slot)."""
     batch = assignment.batch
-    responses = {r.pk: r for r in ModelResponse.objects.filter(item_id=assignment.item_id)}
-    rendered = responses_ensure_rendered(list(responses.values()))
-    order = [int(pk) for pk in assignment.positions if int(pk) in responses]
+    ordered = assignments.responses_in_order(assignment)
+    rendered = responses_ensure_rendered(ordered)
     return {
         "id": assignment.pk,
         "batch_id": assignment.batch_id,
@@ -70,13 +68,13 @@ def assignment_payload(assignment: Assignment) -> dict[str, Any]:
         ],
         "responses": [
             {
-                "id": pk,
+                "id": r.pk,
                 "label": LABELS[position],
                 "position": position,
-                "content": responses[pk].content,
-                "content_html": rendered[pk],
+                "content": r.content,
+                "content_html": rendered[r.pk],
             }
-            for position, pk in enumerate(order)
+            for position, r in enumerate(ordered)
         ],
     }
 
