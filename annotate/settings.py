@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "annotate.assignments",
     "annotate.judgments",
     "annotate.exports",
+    "annotate.judges",
     "annotate.quality",
     "annotate.api",
     "annotate.workbench",
@@ -212,6 +213,7 @@ CELERY_DB_REUSE_MAX = _int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "annotate.endpoints.tasks.*": {"queue": "generation"},
+    "annotate.judges.tasks.*": {"queue": "generation"},
     "annotate.exports.tasks.*": {"queue": "exports"},
 }
 CELERY_BEAT_SCHEDULE = {
@@ -310,6 +312,15 @@ GENERATION_SLOT_WAIT_MS = _int("GENERATION_SLOT_WAIT_MS", 5000, minimum=0)
 GENERATION_ENQUEUE_CHUNK = _int("GENERATION_ENQUEUE_CHUNK", 1000, minimum=1)
 GENERATION_MAX_RESPONSE_BYTES = _int("GENERATION_MAX_RESPONSE_BYTES", 8_000_000, minimum=1024)
 GENERATION_QUEUE = CELERY_TASK_ROUTES["annotate.endpoints.tasks.*"]["queue"]
+# AI judges (annotate/judges): items per judging task (each judged twice, in both display orders). A task pays
+# Celery's and the database's per-task costs once for all of them; smaller chunks spread a run's tail better.
+JUDGE_CHUNK_ITEMS = _int("JUDGE_CHUNK_ITEMS", 8, minimum=1)
+# Seconds between sweeps that triage items whose human judgments arrived after the judge's.
+JUDGE_TRIAGE_SWEEP_S = _int("JUDGE_TRIAGE_SWEEP_S", 300, minimum=10)
+CELERY_BEAT_SCHEDULE["judge-triage-sweep"] = {
+    "task": "annotate.judges.triage.judge_triage_sweep",
+    "schedule": float(JUDGE_TRIAGE_SWEEP_S),
+}
 if _broker_scheme != "filesystem":
     # A retried task waits out its countdown inside a worker, unacknowledged: countdown plus run time must
     # end before Redis gives up on the worker and redelivers the message.

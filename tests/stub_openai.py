@@ -10,7 +10,12 @@ Replies are scripted by a handler: a callable that gets a `Call` (the parsed req
 how many times that id was seen) and returns a `Reply`, or None for the default (a normal completion
 after `latency_s`). Faults: `Reply.rate_limited(retry_after)`, `Reply.error(500)`, `Reply.error(503)`,
 `Reply.slow(seconds)` (answers after the client's timeout), `Reply.malformed()` (200 with broken JSON),
-`Reply.reset()` (closes the connection with a TCP reset, no response), `Reply.redirect(url)`.
+`Reply.reset()` (closes the connection with a TCP reset, no response), `Reply.redirect(url)`,
+`Reply.refusal(text)` (200 whose message has no content but the API's `refusal` field).
+
+`JudgeScript` is a handler that answers as an AI judge (annotate/judges): it reads the labelled responses out
+of the judging prompt and answers with the JSON verdict a policy decides (default: the longest response is
+better, which does not depend on the display order), or whatever a script returns for a request.
 
 Several endpoints can share one stub: requests are grouped by the path before /chat/completions, so
 `stub.endpoint_url("a")` (http://127.0.0.1:<port>/a/v1) and `stub.endpoint_url("b")` are counted apart.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -70,6 +76,22 @@ class Reply:
     @classmethod
     def reset(cls) -> Reply:
         return cls(fault="reset", delay_s=0.0)
+
+    @classmethod
+    def refusal(cls, text: str = "I can't help with that.") -> Reply:
+        body = {
+            "id": "chatcmpl-refusal",
+            "object": "chat.completion",
+            "model": "stub",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": None, "refusal": text},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+        return cls(body=json.dumps(body).encode())
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Reply:
@@ -376,3 +398,122 @@ class StubOpenAI:
             record.outcome = "client_gone"
             request.close_connection = True
             return False
+
+
+# --- Answering as an AI judge ------------------------------------------------------------------------------
+
+_RESPONSE_BLOCK = re.compile(r'<response label="([A-I])">\n(.*?)\n</response>', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """A judging request as the stub reads it: the responses by label, in the order shown."""
+
+    call: Call
+    responses: dict[str, str]  # label -> text, in display order
+    ranking: bool
+    safety: bool
+    retry: bool  # the judge is asked again after an unusable answer
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.responses)
+
+    def label_of(self, marker: str) -> str:
+        """The label of the response whose text contains `marker`."""
+        return next(label for label, text in self.responses.items() if marker in text)
+
+    def answer(
+        self,
+        *,
+        preferred: str | None = None,
+        strength: str = "better",
+        ranking: list[str] | None = None,
+        safety: dict[str, str] | None = None,
+        rationale: str = "Scripted by the stub.",
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.ranking:
+            out["ranking"] = ranking or self.labels
+        else:
+            out["preferred"] = preferred or self.labels[0]
+            out["strength"] = strength
+        if self.safety:
+            out["safety"] = safety or {
+                label: ("unsafe" if "UNSAFE" in text else "safe") for label, text in self.responses.items()
+            }
+        out["rationale"] = rationale
+        return out
+
+
+def parse_judge_request(call: Call) -> JudgeRequest | None:
+    messages = (call.body or {}).get("messages") or []
+    if len(messages) < 2:
+        return None
+    system = str(messages[0].get("content", ""))
+    responses = dict(_RESPONSE_BLOCK.findall(str(messages[1].get("content", ""))))
+    if not responses:
+        return None
+    return JudgeRequest(
+        call=call,
+        responses=responses,
+        ranking='"ranking":' in system,
+        safety='"safety":' in system,
+        retry=len(messages) > 2,
+    )
+
+
+def prefer_longest(request: JudgeRequest) -> dict[str, Any]:
+    """A position-consistent judge: longer is better (ties by text), strength from the length ratio."""
+    order = sorted(
+        request.labels, key=lambda label: (-len(request.responses[label]), request.responses[label])
+    )
+    if request.ranking:
+        return request.answer(ranking=order)
+    best, other = (len(request.responses[label]) for label in order[:2])
+    ratio = best / max(1, other)
+    strength = (
+        "significantly_better" if ratio >= 2 else "better" if ratio >= 1.5 else "slightly_better"
+        if ratio > 1 else "negligibly_better_or_unsure"
+    )  # fmt: skip
+    return request.answer(preferred=order[0], strength=strength)
+
+
+def prefer_first_shown(request: JudgeRequest) -> dict[str, Any]:
+    """A judge with total position bias: whatever is shown first wins (inconsistent across the swap)."""
+    return request.answer(preferred=request.labels[0], strength="slightly_better", ranking=request.labels)
+
+
+JudgeDecision = Reply | dict[str, Any] | str | None
+
+
+class JudgeScript:
+    """Stub handler answering as a judge. `decide(request)` returns a dict (sent as the JSON verdict), a
+    string (sent as the completion text, e.g. malformed JSON), a Reply (any fault), or None (the default
+    policy). Requests that are not judging prompts get the stub's default completion."""
+
+    def __init__(
+        self,
+        decide: Callable[[JudgeRequest], JudgeDecision] | None = None,
+        *,
+        default: Callable[[JudgeRequest], dict[str, Any]] = prefer_longest,
+    ) -> None:
+        self.decide = decide
+        self.default = default
+        self.requests: list[JudgeRequest] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, call: Call) -> Reply | None:
+        request = parse_judge_request(call)
+        if request is None:
+            return None
+        with self._lock:
+            self.requests.append(request)
+        decision = self.decide(request) if self.decide else None
+        if decision is None:
+            decision = self.default(request)
+        if isinstance(decision, Reply):
+            return decision
+        if isinstance(decision, dict):
+            return Reply.ok(json.dumps(decision))
+        return Reply.ok(str(decision))

@@ -62,6 +62,14 @@ class PermanentEndpointError(EndpointError):
     transient = False
 
 
+class RefusedError(PermanentEndpointError):
+    """The model declined in the API's own `message.refusal` field instead of writing content."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(f"The model refused: {refusal[:ERROR_EXCERPT_CHARS]}")
+        self.refusal = refusal
+
+
 @dataclass(frozen=True)
 class Completion:
     content: str
@@ -289,6 +297,9 @@ def parse_completion(body: bytes, *, latency_ms: int, default_model: str) -> Com
         raise PermanentEndpointError("Malformed response: no choices.")
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
+    refusal = message.get("refusal") if isinstance(message, dict) else None
+    if isinstance(refusal, str) and refusal.strip() and not (isinstance(content, str) and content.strip()):
+        raise RefusedError(refusal)
     if not isinstance(content, str):
         raise PermanentEndpointError("Malformed response: the first choice has no text content.")
     if not content.strip():
