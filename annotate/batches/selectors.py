@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from annotate.accounts.models import UserKind
 from annotate.assignments.models import Assignment, AssignmentStatus
 from annotate.batches.models import Batch, Item, ItemStatus, Response, ResponseStatus
 
@@ -52,7 +53,10 @@ def batches_with_progress(queryset: QuerySet[Batch] | None = None) -> QuerySet[B
         n_items=_count_subquery(Item.objects.all()),
         n_items_ready=_count_subquery(Item.objects.filter(status=ItemStatus.READY)),
         n_items_dropped=_count_subquery(Item.objects.filter(status=ItemStatus.DROPPED)),
-        n_judgments=_count_subquery(Assignment.objects.filter(status=AssignmentStatus.SUBMITTED)),
+        # Human work only: an AI judge's assignments (annotate/judges) are never part of the overlap.
+        n_judgments=_count_subquery(
+            Assignment.objects.filter(status=AssignmentStatus.SUBMITTED, annotator__kind=UserKind.HUMAN)
+        ),
         n_active=_count_subquery(Assignment.objects.filter(status=AssignmentStatus.ACTIVE)),
         n_wanted=Coalesce(Subquery(wanted, output_field=IntegerField()), Value(0)),
     )
@@ -66,7 +70,7 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         wanted=Coalesce(Sum("wanted", filter=Q(status=ItemStatus.READY)), Value(0)),
     )
     leases = Assignment.objects.filter(batch=batch).aggregate(
-        done=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED)),
+        done=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED, annotator__kind=UserKind.HUMAN)),
         active=Count("pk", filter=Q(status=AssignmentStatus.ACTIVE)),
     )
     return BatchProgress(

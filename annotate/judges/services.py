@@ -29,6 +29,7 @@ One delivery of a chunk (`judge_chunk`):
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -281,7 +282,11 @@ def judge_run_enqueue(*, run_id: int) -> int:
     of a pending one is told "busy" by its slot."""
     from annotate.judges.tasks import judge_chunk
 
-    size = settings.JUDGE_CHUNK_ITEMS
+    run = JudgeRun.objects.select_related("version__sampling_config__endpoint").get(pk=run_id)
+    limit = run.version.sampling_config.endpoint.max_concurrency
+    # Small runs get smaller chunks: at least about four chunks per endpoint slot, so that no slot idles
+    # while a few threads finish long chunks at the end of the run.
+    size = max(1, min(settings.JUDGE_CHUNK_ITEMS, math.ceil(run.items_total / (4 * limit))))
     rows = (
         Verdict.objects.filter(run_id=run_id, status=VerdictStatus.PENDING)
         .order_by("item_id", "order")
