@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from annotate.api.docs import DocsView
 from annotate.api.errors import api_not_found
-from annotate.api.views import account, assignments, batches, endpoints, exports, people
+from annotate.api.views import account, assignments, batches, endpoints, exports, judges, people
 
 v1 = [
     path("me/", account.MeView.as_view(), name="me"),
@@ -69,6 +69,9 @@ v1 = [
     path("exports/", exports.ExportListView.as_view(), name="exports"),
     path("exports/<int:export_id>/", exports.ExportDetailView.as_view(), name="export"),
     path("exports/<int:export_id>/download/", exports.ExportDownloadView.as_view(), name="export-download"),
+    path("judge-runs/", judges.JudgeRunListView.as_view(), name="judge-runs"),
+    path("judge-runs/<int:run_id>/", judges.JudgeRunDetailView.as_view(), name="judge-run"),
+    path("judge-runs/<int:run_id>/stats/", judges.JudgeRunStatsView.as_view(), name="judge-run-stats"),
 ]
 
 app_name = "api"
