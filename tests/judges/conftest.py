@@ -95,7 +95,7 @@ def human_judges(
         annotator=annotator,
         assignment_id=assignment.pk,
         data=JudgmentInput(
-            idempotency_key=f"h-{annotator.pk}-{item.pk}", chosen=chosen, strength=strength, **extra
+            idempotency_key=f"human-{annotator.pk}-{item.pk}", chosen=chosen, strength=strength, **extra
         ),
     )
     return result.judgment
