@@ -514,7 +514,7 @@ class ExportCreateInput(InputSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     spec = serializers.DictField(
         required=False,
-        help_text="Filter spec: batches, track, created_from, created_until, include_gold, source, "
+        help_text="Filter spec: batches, track, created_from, created_until, include_gold, ai, "
         "aggregation, min_agreement, min_judgments, drop_negligible, keep_unsafe_chosen, margin.",
     )
 

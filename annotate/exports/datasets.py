@@ -56,6 +56,13 @@ _PROVENANCE = [
         "annotator", "string", "Stable pseudonym of the annotator, never a username (null for majority rows)."
     ),
     Column("annotator_kind", "string", "human | ai (null for majority rows)."),
+    Column(
+        "source",
+        "string",
+        "human, or ai:<judge>@v<version> for an AI judge's judgment (spec field ai); majority rows: the one "
+        "source of all their votes, or mixed.",
+        False,
+    ),
     Column("chosen_model", "string", "Model that wrote the chosen response.", False),
     Column("rejected_model", "string", "Model that wrote the rejected response.", False),
     Column("chosen_response_id", "int64", "Id of the chosen response.", False),
@@ -162,6 +169,7 @@ JUDGMENTS_RAW = [
     Column("is_gold", "bool", "Whether the item is a gold item.", False),
     Column("annotator", "string", "Stable pseudonym of the annotator.", False),
     Column("annotator_kind", "string", "human | ai.", False),
+    Column("source", "string", "human, or ai:<judge>@v<version> for an AI judge's judgment.", False),
     Column(
         "prompt", "messages", "The conversation before the judged turn, as {role, content} messages.", False
     ),

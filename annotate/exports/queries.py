@@ -28,7 +28,8 @@ from annotate.assignments.models import Assignment
 from annotate.batches.models import Batch, Item, Response
 from annotate.core.choices import Mode, SafetyBin, Strength
 from annotate.endpoints.models import SamplingConfig
-from annotate.exports.spec import ExportSpec, Source
+from annotate.exports.spec import AiJudgments, ExportSpec
+from annotate.judges.models import JudgeVersion
 from annotate.judgments.models import Judgment
 
 T = SimpleNamespace(
@@ -39,7 +40,11 @@ T = SimpleNamespace(
     response=Response._meta.db_table,
     config=SamplingConfig._meta.db_table,
     user=User._meta.db_table,
+    judge_version=JudgeVersion._meta.db_table,
 )
+# Who made a judgment: "human", or "ai:<judge>@v<version>" (the version's label, fixed when published).
+_SOURCE = f"""CASE WHEN u.kind = 'ai' THEN COALESCE(
+    (SELECT 'ai:' || v.label FROM {T.judge_version} v WHERE v.user_id = u.id), 'ai') ELSE 'human' END"""
 
 
 def _columns(select: Sequence[tuple[str, str]]) -> SimpleNamespace:
@@ -77,6 +82,7 @@ COMPARISON_SELECT: list[tuple[str, str]] = [
     ("safety_bin", "NULLIF(j.safety_bin, '')"),
     ("annotator", "u.pseudonym"),
     ("annotator_kind", "u.kind"),
+    ("source", _SOURCE),
     ("chosen_model", "rc.model_name"),
     ("rejected_model", "rr.model_name"),
     ("chosen_response_id", "rc.id"),
@@ -113,6 +119,7 @@ RAW_SELECT: list[tuple[str, str]] = [
     ("is_gold", "i.is_gold"),
     ("annotator", "u.pseudonym"),
     ("annotator_kind", "u.kind"),
+    ("source", _SOURCE),
     ("conversation", "i.conversation::text"),
     (
         "responses",
@@ -160,15 +167,14 @@ def _selection(spec: ExportSpec, *, at: str, batch: str, track: str) -> tuple[li
         params["created_until"] = spec.created_until
     if not spec.include_gold:
         where.append("NOT i.is_gold")
-    if spec.source != Source.ALL:
-        where.append("u.kind = %(source)s")
-        params["source"] = spec.source
+    if spec.ai == AiJudgments.NONE:
+        where.append("u.kind = 'human'")
+    elif spec.ai == AiJudgments.ONLY:
+        where.append("u.kind = 'ai'")
     return where, params
 
 
-def comparison_query(spec: ExportSpec) -> Query:
-    """Judgments to turn into comparisons, in a deterministic order: by judgment id, or by item and then
-    judgment id when votes are counted per item (rows.py groups one item at a time)."""
+def _comparison_where(spec: ExportSpec) -> tuple[list[str], dict[str, Any]]:
     where, params = _selection(spec, at="j.created_at", batch="j.batch_id", track="j.track")
     # The LLaMa-2 rule and "negligible" are properties of a pairwise judgment, so the database drops those
     # rows; ranking pairs are checked in Python, where they are made.
@@ -176,6 +182,13 @@ def comparison_query(spec: ExportSpec) -> Query:
         where.append(f"j.safety_bin <> '{SafetyBin.CHOSEN_UNSAFE_OTHER_SAFE}'")
     if spec.drop_negligible:
         where.append(f"j.strength <> '{Strength.NEGLIGIBLY_BETTER_OR_UNSURE}'")
+    return where, params
+
+
+def comparison_query(spec: ExportSpec) -> Query:
+    """Judgments to turn into comparisons, in a deterministic order: by judgment id, or by item and then
+    judgment id when votes are counted per item (rows.py groups one item at a time)."""
+    where, params = _comparison_where(spec)
     select = ",\n  ".join(f"{expr} AS {name}" for name, expr in COMPARISON_SELECT)
     order = "j.item_id, j.id" if spec.needs_item_votes else "j.id"
     sql = f"""SELECT
@@ -206,6 +219,24 @@ LEFT JOIN {T.judgment} j ON j.assignment_id = a.id
 WHERE {" AND ".join(where)}
 ORDER BY a.id"""
     return Query(sql, params)
+
+
+def source_mix(spec: ExportSpec, *, raw: bool) -> dict[str, int]:
+    """Judgments the export reads, counted by source (human, ai:<judge>@v<n>), for the dataset card: the
+    exports' own WHERE terms over the judgments, users and items only (no response or ranking columns)."""
+    if raw:
+        where, params = _selection(spec, at="j.created_at", batch="j.batch_id", track="j.track")
+    else:
+        where, params = _comparison_where(spec)
+    sql = f"""SELECT {_SOURCE} AS source, COUNT(*)
+FROM {T.judgment} j
+JOIN {T.item} i ON i.id = j.item_id
+JOIN {T.user} u ON u.id = j.annotator_id
+WHERE {" AND ".join(where) or "TRUE"}
+GROUP BY 1 ORDER BY 1"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {str(row[0]): int(row[1]) for row in cursor.fetchall()}
 
 
 def sampling_configs() -> dict[int, tuple[Any, ...]]:

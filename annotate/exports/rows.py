@@ -181,7 +181,7 @@ class ComparisonBuilder:
                     (
                         f"j{jid}:{chosen}>{rejected}", prompt, c[2], x[2], margins[strength], strength, group,
                         jid, item_id, r[C.batch], r[C.track], r[C.mode], bin_value,
-                        r[C.annotator], r[C.annotator_kind], c[1], x[1], chosen, rejected,
+                        r[C.annotator], r[C.annotator_kind], r[C.source], c[1], x[1], chosen, rejected,
                         *configs.get(c[3], NO_CONFIG), *configs.get(x[3], NO_CONFIG),
                         position, *tail,
                     )
@@ -327,6 +327,8 @@ class ComparisonBuilder:
             template[OUT[name]] = None
         template[OUT["guidelines_version"]] = max(row[OUT["guidelines_version"]] for row, _ in votes)
         template[OUT["created_at"]] = max(row[OUT["created_at"]] for row, _ in votes)
+        sources = {row[OUT["source"]] for row, _ in votes}
+        template[OUT["source"]] = sources.pop() if len(sources) == 1 else "mixed"
         template[OUT["votes"]] = total
         template[OUT["agreement"]] = agreement
         return tuple(template)
@@ -370,7 +372,8 @@ class RawBuilder:
                     r[R.assignment_id], r[R.judgment_id], r[R.status], r[R.status] == "skipped",
                     r[R.skip_reason], r[R.flag] != "", r[R.flag] or None, r[R.flag_note],
                     r[R.unsafe_choice], r[R.batch], r[R.track], r[R.mode], r[R.item_id], r[R.is_gold],
-                    r[R.annotator], r[R.annotator_kind], self.messages(r[R.item_id], r[R.conversation]),
+                    r[R.annotator], r[R.annotator_kind], r[R.source],
+                    self.messages(r[R.item_id], r[R.conversation]),
                     responses, [int(pk) for pk in loads(r[R.positions])],
                     r[R.chosen_response_id], r[R.rejected_response_id], r[R.strength],
                     [int(pk) for pk in loads(r[R.ranking])] if r[R.ranking] else None,

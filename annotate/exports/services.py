@@ -235,6 +235,7 @@ def _write_dataset(spec: ExportSpec, schema: str, fmt: str, out: HashingFile) ->
         versions: set[tuple[int, int]] = provenance["builder"].guideline_versions
         provenance["guideline_versions"] = versions
         provenance["batches"] = queries.batches_info(sorted({batch for batch, _ in versions}))
+        provenance["sources"] = queries.source_mix(spec, raw=schema == ExportSchema.JUDGMENTS_RAW)
     t0 = clock()
     writer.close()
     provenance["timings"] = {"read_and_build_s": read_s, "write_s": write_s + clock() - t0}
@@ -293,6 +294,7 @@ def _build(job: ExportJob) -> BuildResult:
         batches=provenance["batches"],
         guideline_versions=provenance["guideline_versions"],
         created_at=job.created_at,
+        sources=provenance["sources"],
     )
     card = render_dataset_card(
         job_id=job.pk, schema=job.schema, fmt=job.format, columns=columns, manifest=manifest

@@ -12,7 +12,7 @@ Example (every key is optional; these are the defaults except `batches` and the 
       "created_from": "2026-01-01T00:00:00Z",  // judgment time, inclusive, ISO 8601 with an offset
       "created_until": "2026-02-01T00:00:00Z", // exclusive
       "include_gold": false,                // judgments of gold items
-      "source": "human",                    // "human" | "ai" | "all": which annotators
+      "ai": "none",                         // AI judges' judgments: "none" | "include" | "only"
       "aggregation": "all",                 // "all" (every judgment) | "majority" (one row per item and pair)
       "min_agreement": null,                // 0..1: keep pairs whose majority share is at least this
       "min_judgments": 1,                   // keep pairs judged at least this many times
@@ -37,11 +37,13 @@ from annotate.exports.models import ExportFormat, ExportSchema
 MAX_BATCHES = 10_000
 
 
-class Source:
-    HUMAN = "human"
-    AI = "ai"
-    ALL = "all"
-    values = (HUMAN, AI, ALL)
+class AiJudgments:
+    """Which judgments of AI judges (annotate/judges) an export reads beside the humans'."""
+
+    NONE = "none"  # humans only (the default)
+    INCLUDE = "include"  # humans and AI judges
+    ONLY = "only"  # AI judges only
+    values = (NONE, INCLUDE, ONLY)
 
 
 class Aggregation:
@@ -63,7 +65,7 @@ class ExportSpec:
     created_from: datetime | None = None
     created_until: datetime | None = None
     include_gold: bool = False
-    source: str = Source.HUMAN
+    ai: str = AiJudgments.NONE
     aggregation: str = Aggregation.ALL
     min_agreement: float | None = None
     min_judgments: int = 1
@@ -88,7 +90,7 @@ class ExportSpec:
             "created_from": _iso(self.created_from),
             "created_until": _iso(self.created_until),
             "include_gold": self.include_gold,
-            "source": self.source,
+            "ai": self.ai,
             "aggregation": self.aggregation,
             "min_agreement": self.min_agreement,
             "min_judgments": self.min_judgments,
@@ -113,7 +115,7 @@ FIELDS = (
     "created_from",
     "created_until",
     "include_gold",
-    "source",
+    "ai",
     *COMPARISON_OPTIONS,
 )
 _DEFAULTS = ExportSpec()
@@ -224,7 +226,7 @@ def parse_export_spec(raw: Any, *, schema: str) -> ExportSpec:
         created_from=created_from,
         created_until=created_until,
         include_gold=_bool(raw, "include_gold"),
-        source=_choice(raw, "source", Source.values) or Source.HUMAN,
+        ai=_choice(raw, "ai", AiJudgments.values) or AiJudgments.NONE,
         aggregation=_choice(raw, "aggregation", Aggregation.values) or Aggregation.ALL,
         min_agreement=min_agreement,
         min_judgments=min_judgments,

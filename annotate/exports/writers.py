@@ -231,6 +231,7 @@ def build_manifest(
     batches: list[dict[str, Any]],
     guideline_versions: set[tuple[int, int]],
     created_at: datetime,
+    sources: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     versions: dict[str, list[int]] = {}
     for batch_id, version in sorted(guideline_versions):
@@ -253,6 +254,7 @@ def build_manifest(
         "margin_preset": margins,
         "batches": batches,
         "guideline_versions": versions,
+        "sources": sources or {},
         "created_at": created_at.isoformat().replace("+00:00", "Z"),
         "generator": generator,
     }
@@ -295,6 +297,17 @@ _COMPARISON_RULES = """\
 """
 
 
+def _mix(sources: dict[str, int]) -> str:
+    """The human / AI mix, e.g. "human 1200 (60.0%), ai:judge@v2 800 (40.0%)" (the `ai` spec field)."""
+    total = sum(sources.values())
+    if not total:
+        return "none"
+    parts = [f"{name} {n} ({100 * n / total:.1f}%)" for name, n in sorted(sources.items())]
+    ai = sum(n for name, n in sources.items() if name != "human")
+    kind = "human only" if not ai else "AI judges only" if ai == total else "humans and AI judges"
+    return f"{kind}: " + ", ".join(parts)
+
+
 def render_dataset_card(
     *,
     job_id: int,
@@ -314,6 +327,7 @@ def render_dataset_card(
         f"- sha256: `{manifest['sha256']}`",
         f"- Created: {manifest['created_at']}",
         "- Annotators are named by stable pseudonyms, never by username or account id.",
+        f"- Judgments by source: {_mix(manifest.get('sources') or {})}",
         "",
         "## Provenance",
         "",

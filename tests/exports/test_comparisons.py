@@ -231,7 +231,7 @@ def test_drop_negligible_leaves_out_unsure_pairwise_but_not_ranking_pairs(data: 
     assert {row["mode"] for row in rows} == {"pairwise", "ranking"}
 
 
-def test_source_chooses_human_ai_or_all_annotators(data: Data, export: Any) -> None:
+def test_the_ai_field_chooses_humans_ai_judges_or_both(data: Data, export: Any) -> None:
     batch = data.batch()
     human = data.pairwise(data.item(batch), data.user("alice"))
     judge = data.user("judge-bot", kind="ai")
@@ -241,8 +241,8 @@ def test_source_chooses_human_ai_or_all_annotators(data: Data, export: Any) -> N
         return [(row["judgment_id"], row["annotator_kind"]) for row in export(spec).rows]
 
     assert kinds({}) == [(human.pk, "human")]
-    assert kinds({"source": "ai"}) == [(ai.pk, "ai")]
-    assert kinds({"source": "all"}) == [(human.pk, "human"), (ai.pk, "ai")]
+    assert kinds({"ai": "only"}) == [(ai.pk, "ai")]
+    assert kinds({"ai": "include"}) == [(human.pk, "human"), (ai.pk, "ai")]
 
 
 def test_annotators_are_named_by_stable_pseudonyms_never_usernames(data: Data, export: Any) -> None:

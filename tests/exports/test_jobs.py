@@ -47,9 +47,7 @@ def test_a_request_is_validated_stored_and_enqueued_after_commit(data: Data, _no
     job = export_request(user=erin, spec=spec, schema="trl_preference", format="parquet")
     assert job.status == "queued"
     assert job.requested_by == erin
-    assert (
-        job.spec["batches"] == [batch.pk] and job.spec["margin"] == "large" and job.spec["source"] == "human"
-    )
+    assert job.spec["batches"] == [batch.pk] and job.spec["margin"] == "large" and job.spec["ai"] == "none"
     assert _no_enqueue == [job.pk]
 
 

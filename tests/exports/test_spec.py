@@ -21,7 +21,7 @@ def refused(raw: Any, schema: str = "trl_preference") -> DomainError:
 def test_an_empty_spec_gives_the_defaults() -> None:
     spec = parse_export_spec({}, schema="trl_preference")
     assert spec == ExportSpec()
-    assert spec.source == "human"
+    assert spec.ai == "none"
     assert spec.aggregation == "all"
     assert spec.margin == "small"
     assert not spec.include_gold
@@ -38,7 +38,7 @@ def test_a_full_spec_is_normalized_and_round_trips() -> None:
         "created_from": "2026-01-01T01:00:00+01:00",
         "created_until": "2026-02-01T00:00:00Z",
         "include_gold": True,
-        "source": "all",
+        "ai": "include",
         "aggregation": "majority",
         "min_agreement": 0.75,
         "min_judgments": 2,
@@ -73,7 +73,7 @@ def test_a_full_spec_is_normalized_and_round_trips() -> None:
         ({"created_from": "2026-02-01T00:00:00Z", "created_until": "2026-01-01T00:00:00Z"}, "created_until"),
         ({"include_gold": "yes"}, "include_gold"),
         ({"include_gold": 1}, "include_gold"),
-        ({"source": "robots"}, "source"),
+        ({"ai": "robots"}, "ai"),
         ({"aggregation": "mean"}, "aggregation"),
         ({"min_agreement": 1.5}, "min_agreement"),
         ({"min_agreement": -0.1}, "min_agreement"),
