@@ -32,6 +32,8 @@ from schemathesis.specs.openapi.checks import (
 from annotate.api.models import ApiToken
 from annotate.assignments import services as assignments
 from annotate.exports.models import ExportJob
+from annotate.judges.models import Judge
+from annotate.judges.services import judge_run_start
 from annotate.judgments.services import judgment_submit
 from tests import factories
 from tests.api.conftest import make_token
@@ -87,7 +89,10 @@ def known_ids(db: None, batch_admin: Any, annotator: Any, exporter: Any) -> dict
     current = assignments.assignment_claim_next(annotator=batch_admin, batch_id=batch.pk)
     assert current is not None
     spare = make_token(batch_admin, name="spare")
+    judge = Judge.objects.create(name="fuzz-judge", sampling_config=config)
+    run = judge_run_start(judge_id=judge.pk, batch_id=batch.pk, sample_size=2)  # enqueued on commit: never
     return {
+        "run_id": run.pk,
         "batch_id": batch.pk,
         "endpoint_id": config.endpoint_id,
         "config_id": config.pk,
