@@ -301,6 +301,11 @@ IMPORT_MAX_ROW_BYTES = _int("IMPORT_MAX_ROW_BYTES", 1_000_000, minimum=1024)
 IMPORT_MAX_MESSAGES = _int("IMPORT_MAX_MESSAGES", 200, minimum=1)
 IMPORT_MAX_CONTENT_CHARS = _int("IMPORT_MAX_CONTENT_CHARS", 200_000, minimum=1)
 IMPORT_MAX_METADATA_BYTES = _int("IMPORT_MAX_METADATA_BYTES", 65_536, minimum=2)
+# Live prompts: the longest prompt (or next turn) an annotator may write, and the most turns one live
+# dialogue may have (each turn adds a user and an assistant message; imports' IMPORT_MAX_MESSAGES bounds
+# the conversation too).
+LIVE_PROMPT_MAX_CHARS = _int("LIVE_PROMPT_MAX_CHARS", 20_000, minimum=1)
+LIVE_MAX_TURNS = _int("LIVE_MAX_TURNS", 20, minimum=1)
 # Generation (annotate/endpoints): deliveries of one response before it is marked failed, exponential backoff
 # with jitter between tries (base doubles per attempt up to the cap), the cap on a server's Retry-After,
 # how long a task waits for a free endpoint slot before it is re-queued, and enqueue/response-size bounds.

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from annotate.api.docs import DocsView
 from annotate.api.errors import api_not_found
-from annotate.api.views import account, assignments, batches, endpoints, exports, judges, people
+from annotate.api.views import account, assignments, batches, endpoints, exports, judges, live, people
 
 v1 = [
     path("me/", account.MeView.as_view(), name="me"),
@@ -43,6 +43,15 @@ v1 = [
         "batches/<int:batch_id>/guidelines/", batches.BatchGuidelinesView.as_view(), name="batch-guidelines"
     ),
     path("batches/<int:batch_id>/claim/", batches.ClaimView.as_view(), name="batch-claim"),
+    path("batches/<int:batch_id>/live/", live.LiveStartView.as_view(), name="batch-live"),
+    path("dialogues/<uuid:dialogue_id>/", live.DialogueDetailView.as_view(), name="dialogue"),
+    path(
+        "dialogues/<uuid:dialogue_id>/continue/",
+        live.DialogueContinueView.as_view(),
+        name="dialogue-continue",
+    ),
+    path("dialogues/<uuid:dialogue_id>/end/", live.DialogueEndView.as_view(), name="dialogue-end"),
+    path("dialogues/<uuid:dialogue_id>/retry/", live.DialogueRetryView.as_view(), name="dialogue-retry"),
     path("items/", batches.ItemListView.as_view(), name="items"),
     path("items/<int:item_id>/", batches.ItemDetailView.as_view(), name="item"),
     path("assignments/", assignments.AssignmentListView.as_view(), name="assignments"),

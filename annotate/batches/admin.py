@@ -213,7 +213,7 @@ class ItemAdmin(admin.ModelAdmin):
         "taken",
         "created_by",
         "created_at",
-        "dialogue_id",
+        "dialogue",
     ]
     fields = [
         "batch",
@@ -228,7 +228,7 @@ class ItemAdmin(admin.ModelAdmin):
         "source",
         "external_id",
         "content_hash",
-        "dialogue_id",
+        "dialogue",
         "turn_index",
         "created_by",
         "created_at",

@@ -115,10 +115,57 @@ class Batch(TimeStampedModel):
             raise ValidationError({"responses_per_item": message})
 
 
-def conversation_hash(conversation: list[dict[str, str]]) -> str:
-    """A stable hash of a conversation's roles and texts, for de-duplicating prompts within a batch."""
-    canonical = [{"role": m["role"], "content": m["content"]} for m in conversation]
+def conversation_hash(conversation: list[dict[str, str]], dialogue_id: uuid.UUID | None = None) -> str:
+    """A stable hash of a conversation's roles and texts, for de-duplicating prompts within a batch.
+
+    A live turn hashes its dialogue's id too: two annotators may write the same prompt, and each judges
+    their own (only imported prompts are de-duplicated)."""
+    canonical: list[object] = [{"role": m["role"], "content": m["content"]} for m in conversation]
+    if dialogue_id is not None:
+        canonical.append({"dialogue": str(dialogue_id)})
     return hashlib.sha256(orjson.dumps(canonical)).hexdigest()
+
+
+class DialogueStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ENDED = "ended", "Ended"
+
+
+class Dialogue(models.Model):
+    """A live conversation an annotator writes turn by turn in a live batch. Each turn is an Item (its
+    `turn_index` counts from 0) whose conversation holds every earlier turn, so an item alone is the
+    full context a trainer needs."""
+
+    Status = DialogueStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="dialogues")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dialogues")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The first prompt's form carries a key: a double-submitted prompt starts one dialogue.
+    idempotency_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "idempotency_key"], name="dialogue_unique_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("status", DialogueStatus), name="dialogue_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=DialogueStatus.OPEN, ended_at__isnull=True)
+                | Q(status=DialogueStatus.ENDED, ended_at__isnull=False),
+                name="dialogue_ended_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["author", "batch", "created_at"], name="dialogue_author_batch")]
+
+    def __str__(self) -> str:
+        return f"Dialogue {self.pk} ({self.status})"
 
 
 class ItemStatus(models.TextChoices):
@@ -162,8 +209,13 @@ class Item(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    dialogue_id = models.UUIDField(
-        null=True, blank=True, help_text="Live dialogues: the turns share this id."
+    dialogue = models.ForeignKey(
+        Dialogue,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="turns",
+        help_text="Live prompts: the dialogue this item is a turn of.",
     )
     turn_index = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -182,6 +234,17 @@ class Item(models.Model):
                 condition=Q(is_gold=False) | Q(gold_expected__isnull=False), name="item_gold_has_expected"
             ),
             models.CheckConstraint(condition=in_choices("status", ItemStatus), name="item_status_valid"),
+            # One item per turn of a live dialogue: continuing twice (a double click, two tabs) adds one.
+            models.UniqueConstraint(
+                fields=["dialogue", "turn_index"],
+                condition=Q(dialogue__isnull=False),
+                name="item_unique_dialogue_turn",
+            ),
+            models.CheckConstraint(
+                condition=Q(source=ItemSource.LIVE, dialogue__isnull=False)
+                | (~Q(source=ItemSource.LIVE) & Q(dialogue__isnull=True, turn_index=0)),
+                name="item_live_has_dialogue",
+            ),
         ]
         indexes = [
             # Claiming scans only the open items of one batch in id order: the index holds nothing else,
@@ -200,14 +263,13 @@ class Item(models.Model):
                 name="item_gold_open_for_claim",
             ),
             models.Index(fields=["batch", "status"], name="item_batch_status"),
-            models.Index(fields=["dialogue_id", "turn_index"], name="item_dialogue_turn"),
         ]
 
     def __str__(self) -> str:
         return f"Item {self.pk} of batch {self.batch_id}"
 
     def save(self, *args: object, **kwargs: object) -> None:
-        self.content_hash = conversation_hash(self.conversation or [])
+        self.content_hash = conversation_hash(self.conversation or [], self.dialogue_id)
         super().save(*args, **kwargs)
 
     @property

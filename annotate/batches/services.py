@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -19,11 +19,13 @@ from annotate.batches.models import (
     Item,
     ItemSource,
     ItemStatus,
+    PromptSource,
     Response,
     ResponseStatus,
     conversation_hash,
 )
 from annotate.core.errors import DomainError
+from annotate.endpoints.models import SamplingConfig
 
 # Which status changes an admin may make by hand. Draft -> generating happens by starting generation,
 # generating -> open when every item is ready; both are also allowed here for imported, ready batches.
@@ -231,6 +233,28 @@ def config_rotation(n: int, k: int, index: int) -> list[int]:
     return [order[(base + t) % n] for t in range(k)]
 
 
+def generation_configs(batch: Batch) -> list[SamplingConfig]:
+    """The batch's sampling configs that can generate now (enabled, on an enabled endpoint), in a fixed
+    order so that `config_rotation` spreads them the same way every time."""
+    return list(
+        batch.sampling_configs.filter(enabled=True, endpoint__enabled=True)
+        .select_related("endpoint")
+        .order_by("pk")
+    )
+
+
+def pending_responses(
+    item_id: int, slots: Sequence[int], configs: Sequence[SamplingConfig], index: int
+) -> list[Response]:
+    """Unsaved pending responses for the given slots of an item, their configs picked by
+    `config_rotation` for the index-th item (distinct configs whenever there are enough)."""
+    picks = config_rotation(len(configs), len(slots), index)
+    return [
+        Response(item_id=item_id, slot=slot, sampling_config=configs[pick], status=ResponseStatus.PENDING)
+        for slot, pick in zip(slots, picks, strict=True)
+    ]
+
+
 def _enqueue_pending_on_commit(batch_id: int) -> None:
     from annotate.endpoints.tasks import generation_enqueue_batch
 
@@ -260,6 +284,8 @@ def batch_start_generation(*, batch_id: int) -> GenerationStarted:
             code="invalid_transition",
             field="status",
         )
+    if batch.prompt_source == PromptSource.LIVE:
+        return _live_batch_open(batch)
     k = batch.responses_per_item
     items = Item.objects.filter(batch=batch).exclude(status=ItemStatus.DROPPED)
     if not items.exists():
@@ -273,11 +299,7 @@ def batch_start_generation(*, batch_id: int) -> GenerationStarted:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    configs = list(
-        batch.sampling_configs.filter(enabled=True, endpoint__enabled=True)
-        .select_related("endpoint")
-        .order_by("pk")
-    )
+    configs = generation_configs(batch)
     if lacking.exists() and not configs:
         raise DomainError(
             "The batch has items without responses but no enabled sampling config (with an enabled "
@@ -297,14 +319,8 @@ def batch_start_generation(*, batch_id: int) -> GenerationStarted:
         new: list[Response] = []
         for item_id in chunk:
             missing = [s for s in range(k) if s not in taken.get(item_id, set())]
-            picks = config_rotation(len(configs), len(missing), index)
+            new.extend(pending_responses(item_id, missing, configs, index))
             index += 1
-            new.extend(
-                Response(
-                    item_id=item_id, slot=slot, sampling_config=configs[pick], status=ResponseStatus.PENDING
-                )
-                for slot, pick in zip(missing, picks, strict=True)
-            )
         Response.objects.bulk_create(new, batch_size=2000)
         created += len(new)
 
@@ -331,6 +347,23 @@ def batch_start_generation(*, batch_id: int) -> GenerationStarted:
         items_waiting=waiting,
         opened=waiting == 0,
     )
+
+
+def _live_batch_open(batch: Batch) -> GenerationStarted:
+    """Starting a live batch opens it: its items are written by annotators once it is open, and each
+    one's responses are generated as it is written (annotate/batches/live.py)."""
+    if not generation_configs(batch):
+        raise DomainError(
+            "A live batch needs an enabled sampling config (with an enabled endpoint) to answer the "
+            "annotators' prompts: add one before opening it.",
+            code="no_sampling_config",
+            field="sampling_configs",
+        )
+    batch.status = BatchStatus.OPEN
+    if batch.opened_at is None:
+        batch.opened_at = timezone.now()
+    batch.save(update_fields=["status", "opened_at", "updated_at"])
+    return GenerationStarted(responses_created=0, items_ready=0, items_waiting=0, opened=True)
 
 
 def batch_open_if_ready(*, batch_id: int) -> bool:
@@ -364,12 +397,44 @@ def batch_retry_failed(*, batch_id: int) -> int:
             code="invalid_transition",
             field="status",
         )
-    retried = Response.objects.filter(
-        item__batch=batch, item__status=ItemStatus.PENDING, status=ResponseStatus.FAILED
-    ).update(status=ResponseStatus.PENDING, attempts=0, error="")
+    retried = _reset_failed(
+        Response.objects.filter(
+            item__batch=batch, item__status=ItemStatus.PENDING, status=ResponseStatus.FAILED
+        )
+    )
     if retried:
         _enqueue_pending_on_commit(batch.pk)
     return retried
+
+
+def _reset_failed(failed: QuerySet[Response]) -> int:
+    """Failed responses back to pending, their attempts counted afresh."""
+    return failed.update(status=ResponseStatus.PENDING, attempts=0, error="")
+
+
+def responses_enqueue_on_commit(response_ids: Sequence[int]) -> None:
+    """Send one generation task per response once the current transaction has committed (a live item's
+    responses: only these, not the whole batch's backlog)."""
+    from annotate.endpoints.tasks import response_generate
+
+    ids = list(response_ids)
+    if ids:
+        transaction.on_commit(lambda: [response_generate.delay(pk) for pk in ids])
+
+
+@transaction.atomic
+def item_retry_failed(*, item_id: int) -> int:
+    """Put the failed responses of one waiting item back in the queue (the Retry of a live prompt).
+    The item's row lock orders this after a worker that is marking the same item ready."""
+    item = Item.objects.select_for_update().get(pk=item_id)
+    if item.status != ItemStatus.PENDING:
+        return 0
+    failed = list(
+        Response.objects.filter(item=item, status=ResponseStatus.FAILED).values_list("pk", flat=True)
+    )
+    _reset_failed(Response.objects.filter(pk__in=failed, status=ResponseStatus.FAILED))
+    responses_enqueue_on_commit(failed)
+    return len(failed)
 
 
 @transaction.atomic

@@ -22,7 +22,7 @@ from annotate.accounts.selectors import safety_consent_pending, user_can_annotat
 from annotate.accounts.services import qualification_record_consent
 from annotate.assignments import services as assignments
 from annotate.assignments.models import Assignment, AssignmentFlag, AssignmentStatus
-from annotate.batches.models import Batch
+from annotate.batches.models import Batch, ItemStatus, PromptSource
 from annotate.core.choices import STRENGTH_LEVEL, Mode, SafetyLabel, Strength, Track
 from annotate.core.errors import ConflictError, DomainError
 from annotate.core.rendering import render_markdown
@@ -123,6 +123,10 @@ def _next_response(
             response["X-Navigate"] = reverse("workbench:guidelines", args=[batch.pk])
             return response
         return redirect("workbench:guidelines", batch_id=batch.pk)
+    if batch.prompt_source == PromptSource.LIVE:  # annotators write the prompts: see live.py
+        from annotate.workbench import live
+
+        return live.next_for_live_batch(request, batch)
     try:
         assignment = assignments.assignment_claim_next(annotator=request.user, batch=batch)
     except ConflictError as exc:
@@ -200,6 +204,9 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
     if assignment.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
         # Finished already (a reload after submit, or the back button): move on to the next one.
         return redirect("workbench:batch", batch_id=assignment.batch_id)
+    if assignment.item.status == ItemStatus.PENDING and assignment.item.dialogue_id:
+        # A live prompt whose responses are still coming: its progress page.
+        return redirect("workbench:live_dialogue", dialogue_id=assignment.item.dialogue_id)
     return _item_response(request, assignment)
 
 
@@ -244,6 +251,13 @@ def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         if batch is None:
             return _not_found(request)
         return _conflict(request, batch, exc)
+    item = result.assignment.item
+    if item.dialogue_id:  # a live turn: its author goes back to the dialogue to continue it
+        from annotate.workbench import live
+
+        then = live.url_after_judging(request.user, item)
+        if then:
+            return _navigate(request, then, judgment_id=result.judgment.pk, replayed=result.replayed)
     return _after_finish(
         request,
         result.assignment.batch,
@@ -309,6 +323,18 @@ def _after_finish(request: HttpRequest, batch: Batch, **headers: Any) -> HttpRes
     if headers.get("judgment_id"):
         response["X-Judgment-Id"] = str(headers["judgment_id"])
         response["X-Replayed"] = "1" if headers.get("replayed") else "0"
+    response["X-Finished"] = "1"
+    return response
+
+
+def _navigate(request: HttpRequest, url: str, *, judgment_id: int, replayed: bool) -> HttpResponse:
+    """After a submit: go to `url` (our script follows X-Navigate; a plain form gets a redirect)."""
+    if not wants_json(request) and not request.htmx:
+        return redirect(url)
+    response = HttpResponse(status=200)
+    response["X-Navigate"] = url
+    response["X-Judgment-Id"] = str(judgment_id)
+    response["X-Replayed"] = "1" if replayed else "0"
     response["X-Finished"] = "1"
     return response
 

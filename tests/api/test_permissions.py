@@ -20,6 +20,7 @@ from annotate.api.models import ApiToken
 from annotate.api.views.base import ApiView
 from annotate.assignments import services as assignments
 from annotate.assignments.models import Assignment
+from annotate.batches.live import live_dialogue_start
 from annotate.batches.models import BatchStatus
 from annotate.core.choices import Track
 from annotate.exports.models import ExportJob
@@ -61,6 +62,13 @@ def world(annotator: Any, other_annotator: Any, batch_admin: Any, exporter: Any,
         ids[f"{user.username}_judgment"] = judgment.pk
         ids[f"{user.username}_assignment"] = second.pk
     ids["item"] = batch.items.order_by("pk").first().pk  # type: ignore[union-attr]
+    # A live batch in which alice has written a prompt (its responses are still pending).
+    live = factories.BatchFactory(prompt_source="live", guidelines="")
+    live.sampling_configs.set([config])
+    ids["live"] = live.pk
+    ids["alice_dialogue"] = live_dialogue_start(
+        annotator=annotator, batch_id=live.pk, prompt="Hi"
+    ).dialogue.pk
     mine = Assignment.objects.get(pk=ids["alice_assignment"])
     answer = {"idempotency_key": "matrix-01", "chosen": int(mine.positions[0]), "strength": "better"}
     ids["export_erin"] = ExportJob.objects.create(
@@ -156,6 +164,13 @@ ROUTES = [
     Route("POST", "/api/v1/batches/{batch}/guidelines/", every(200), {"version": 1}),
     Route("POST", "/api/v1/batches/{batch}/claim/", (200, 200, 403, 403)),
     Route("POST", "/api/v1/batches/{safety}/claim/", (404, 404, 403, 403)),
+    Route(
+        "POST", "/api/v1/batches/{live}/live/", (409, 201, 403, 403), {"prompt": "Hello"}
+    ),  # alice holds one
+    Route("GET", "/api/v1/dialogues/{alice_dialogue}/", OWNER_ONLY),
+    Route("POST", "/api/v1/dialogues/{alice_dialogue}/continue/", (409, 404, 404, 404), {"prompt": "More"}),
+    Route("POST", "/api/v1/dialogues/{alice_dialogue}/end/", OWNER_ONLY),
+    Route("POST", "/api/v1/dialogues/{alice_dialogue}/retry/", OWNER_ONLY),
     Route("GET", "/api/v1/items/", ADMIN_ONLY_LIST),
     Route("GET", "/api/v1/items/{item}/", ADMIN_ONLY_OBJECT),
     Route("GET", "/api/v1/assignments/", every(200)),

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from annotate.api.models import ApiToken
 from annotate.assignments import services as assignments
+from annotate.batches.live import live_dialogue_start
 from annotate.exports.models import ExportJob
 from annotate.judges.models import Judge
 from annotate.judges.services import judge_run_start
@@ -91,6 +92,9 @@ def known_ids(db: None, batch_admin: Any, annotator: Any, exporter: Any) -> dict
     spare = make_token(batch_admin, name="spare")
     judge = Judge.objects.create(name="fuzz-judge", sampling_config=config)
     run = judge_run_start(judge_id=judge.pk, batch_id=batch.pk, sample_size=2)  # enqueued on commit: never
+    live = factories.BatchFactory(prompt_source="live", guidelines="")
+    live.sampling_configs.set([config])
+    dialogue = live_dialogue_start(annotator=batch_admin, batch_id=live.pk, prompt="Fuzz me").dialogue
     return {
         "run_id": run.pk,
         "batch_id": batch.pk,
@@ -101,6 +105,7 @@ def known_ids(db: None, batch_admin: Any, annotator: Any, exporter: Any) -> dict
         "judgment_id": judgment.pk,
         "user_id": annotator.pk,
         "track": "safety",
+        "dialogue_id": dialogue.pk,
         "token_id": ApiToken.objects.get(token_key=spare[:15]).pk,
         "export_id": ExportJob.objects.create(
             requested_by=exporter, schema="judgments_raw", format="jsonl"
