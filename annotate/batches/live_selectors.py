@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Q
 from django.utils.safestring import mark_safe
 
 from annotate.accounts.models import User
@@ -132,7 +132,7 @@ class DialogueSummary:
 def recent_dialogues(user: User, batch: Batch, limit: int = 10) -> list[DialogueSummary]:
     dialogues = list(
         Dialogue.objects.filter(author=user, batch=batch)
-        .annotate(turns=Count("turns"), last_index=Max("turns__turn_index"))
+        .annotate(n_turns=Count("turns"))
         .order_by("-created_at")[:limit]
     )
     firsts = dict(
@@ -141,7 +141,7 @@ def recent_dialogues(user: User, batch: Batch, limit: int = 10) -> list[Dialogue
     return [
         DialogueSummary(
             dialogue=d,
-            turns=d.turns,  # type: ignore[attr-defined]
+            turns=d.n_turns,  # type: ignore[attr-defined]
             first_prompt=str((firsts.get(d.pk) or [{}])[0].get("content", "")),
         )
         for d in dialogues

@@ -126,7 +126,7 @@ def prompt_page(request: HttpRequest, batch_id: int) -> HttpResponse:
     except ConflictError as exc:
         if exc.code == "lease_active":
             return redirect("workbench:batch", batch_id=batch.pk)
-        context = _prompt_context(request, batch, errors={"__all__": exc.message}, values={"prompt": prompt})
+        context = _prompt_context(request, batch, errors={"form": exc.message}, values={"prompt": prompt})
         return render(request, "workbench/live_prompt.html", {**context, "idempotency_key": key}, status=409)
     except DomainError as exc:
         context = _prompt_context(
@@ -198,7 +198,7 @@ def _dialogue_error(
     request: HttpRequest, dialogue: Dialogue, exc: DomainError, values: dict[str, str]
 ) -> HttpResponse:
     state = selectors.dialogue_state(dialogue)
-    context = _dialogue_context(request, state, errors={exc.field or "__all__": exc.message}, values=values)
+    context = _dialogue_context(request, state, errors={exc.field or "form": exc.message}, values=values)
     return render(request, "workbench/live_dialogue.html", context, status=exc.status_code)
 
 
