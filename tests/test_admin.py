@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.assignments.models import Assignment
-from annotate.batches.models import Item
+from annotate.batches.models import Dialogue, Item
 from annotate.exports.models import ExportJob
 from annotate.judgments.models import Judgment
 from tests import factories
@@ -17,7 +17,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 # Rows only services write: admins can look at them but never add or edit them by hand.
-READ_ONLY = {Assignment, Judgment, ExportJob}
+READ_ONLY = {Assignment, Judgment, ExportJob, Dialogue}
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 
@@ -35,6 +35,7 @@ def populated(batch_admin, annotator) -> None:  # type: ignore[no-untyped-def]
     pairwise_judgment(assignment)
     ExportJob.objects.create(requested_by=batch_admin, schema="trl_preference", format="jsonl")
     Group.objects.create(name="Vendor A")
+    Dialogue.objects.create(batch=batch, author=annotator, idempotency_key="admin-page-1")
 
 
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)

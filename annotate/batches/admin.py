@@ -9,7 +9,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from annotate.batches import selectors, services
 from annotate.batches.admin_import import PromptImportAdminMixin
-from annotate.batches.models import Batch, BatchStatus, Item, Response
+from annotate.batches.models import Batch, BatchStatus, Dialogue, Item, Response
 from annotate.core.admin_helpers import conversation_block, rendered_block, short
 from annotate.core.errors import DomainError
 from annotate.exports.admin import batch_export_actions, batch_export_link
@@ -268,3 +268,35 @@ class ResponseAdmin(admin.ModelAdmin):
     @admin.display(description="Content (rendered, sanitized)")
     def rendered(self, obj: Response) -> SafeString:
         return rendered_block(obj.content)
+
+
+class TurnInline(admin.TabularInline):
+    model = Item
+    fields = ["turn_index", "status", "prompt", "taken", "wanted"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["turn_index"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    @admin.display(description="User turn")
+    def prompt(self, obj: Item) -> str:
+        return short(obj.last_user_message)
+
+
+@admin.register(Dialogue)
+class DialogueAdmin(admin.ModelAdmin):
+    """Live dialogues: read-only here (annotators write them in the workbench)."""
+
+    list_display = ["id", "batch", "author", "status", "created_at", "ended_at"]
+    list_filter = ["status", "batch"]
+    list_select_related = ["batch", "author"]
+    readonly_fields = ["id", "batch", "author", "status", "idempotency_key", "created_at", "ended_at"]
+    fields = readonly_fields
+    inlines = [TurnInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

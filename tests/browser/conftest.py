@@ -201,3 +201,8 @@ def item_with(batch: Batch, conversation: list[dict[str, str]], contents: list[s
         ]
     )
     return item
+
+
+# The live-prompt browser test generates through the loopback stub with a real worker.
+from tests.endpoints.conftest import allow_loopback, stub  # noqa: E402, F401 - shared fixtures
+from tests.generation.conftest import start_worker, worker_env  # noqa: E402, F401 - shared fixtures

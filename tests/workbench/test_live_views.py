@@ -317,3 +317,16 @@ def test_with_overlap_others_judge_a_ready_prompt_and_go_back_to_writing(
     assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.SUBMITTED
     nothing = other.get(reverse("workbench:live_judge_others", args=[batch.pk])).content.decode()
     assert "Nobody else" in nothing
+
+
+def test_the_home_card_says_live_and_the_admin_shows_dialogues_with_their_turns(
+    annotator_client: Client, staff_client: Client, batch: Any
+) -> None:
+    home = annotator_client.get(reverse("workbench:home")).content.decode()
+    assert "Live prompts: you write them" in home and "Write a prompt" in home
+    read_guidelines(annotator_client, batch)
+    write(annotator_client, batch, "Admin, look at <this>")
+    dialogue = only_dialogue()
+    assert staff_client.get(reverse("admin:batches_dialogue_changelist")).status_code == 200
+    page = staff_client.get(reverse("admin:batches_dialogue_change", args=[dialogue.pk])).content.decode()
+    assert "Admin, look at &lt;this&gt;" in page
