@@ -158,3 +158,21 @@ def ready_batch_bulk(items: int, **kwargs: Any) -> Batch:
     ]
     assert items_add(batch=batch, new_items=new_items).created == items
     return batch
+
+
+def generate_pending(item_id: int, *, only: int | None = None, timeout: float = 30.0) -> None:
+    """Deliver the generation of an item's pending responses in process, as a worker would (the real
+    task service against whatever endpoint the configs name), honouring the re-queue waits it asks for
+    (a busy endpoint slot, a transient error). `only`: the first n pending responses, by slot."""
+    import time
+
+    from annotate.endpoints.services import response_generate
+
+    pending = Response.objects.filter(item_id=item_id, status=ResponseStatus.PENDING).order_by("slot")
+    deadline = time.monotonic() + timeout
+    for response_id in list(pending.values_list("pk", flat=True))[:only]:
+        while True:
+            outcome = response_generate(response_id=response_id, deadline=time.monotonic() + timeout)
+            if outcome.retry_in_s is None or time.monotonic() > deadline:
+                break
+            time.sleep(min(outcome.retry_in_s, 1.0))

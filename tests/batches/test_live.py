@@ -7,7 +7,6 @@ Generation runs in process through the real task service against the loopback st
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -30,7 +29,6 @@ from annotate.batches.models import (
 )
 from annotate.batches.services import batch_start_generation
 from annotate.core.errors import ConflictError, DomainError
-from annotate.endpoints import services as generation
 from annotate.endpoints import tasks
 from annotate.judgments.services import JudgmentInput, judgment_submit
 from tests import factories
@@ -71,8 +69,7 @@ def batch(configs: list[Any]) -> Any:
 
 
 def generate(item: Item) -> None:
-    for response in Response.objects.filter(item=item, status=ResponseStatus.PENDING):
-        generation.response_generate(response_id=response.pk, deadline=time.monotonic() + 30)
+    factories.generate_pending(item.pk)
     item.refresh_from_db()
 
 

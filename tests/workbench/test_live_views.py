@@ -5,7 +5,6 @@ loopback stub (the real-worker flow is in test_live_worker.py)."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from django.urls import reverse
 
 from annotate.assignments.models import Assignment, AssignmentStatus
 from annotate.batches.models import Dialogue, DialogueStatus, Item, ItemStatus, Response, ResponseStatus
-from annotate.endpoints import services as generation
 from annotate.endpoints import tasks
 from tests import factories
 from tests.stub_openai import Reply, StubOpenAI
@@ -41,9 +39,7 @@ def batch(stub: StubOpenAI, allow_loopback: None, redis_client: Any) -> Any:
 
 
 def generate(item: Item, only: int | None = None) -> None:
-    pending = Response.objects.filter(item=item, status=ResponseStatus.PENDING).order_by("slot")
-    for response in list(pending)[:only]:
-        generation.response_generate(response_id=response.pk, deadline=time.monotonic() + 30)
+    factories.generate_pending(item.pk, only=only)
 
 
 def read_guidelines(client: Client, batch: Any) -> None:
