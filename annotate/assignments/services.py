@@ -12,21 +12,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from annotate.accounts.models import User
 from annotate.accounts.selectors import user_can_annotate_track
+from annotate.assignments import store
 from annotate.assignments.models import (
-    AnnotatorProgress,
     Assignment,
     AssignmentFlag,
     AssignmentStatus,
     GuidelinesSeen,
 )
-from annotate.batches.models import Batch, BatchStatus, Item, ItemStatus, Response
+from annotate.batches.models import Batch, BatchStatus, Item, Response
 from annotate.core.errors import ConflictError, DomainError
 
 logger = logging.getLogger(__name__)
@@ -47,32 +46,21 @@ def _open_items(batch: Batch, annotator: User, *, gold: bool, wait: bool) -> Ite
 
     The scan starts after the annotator's cursor (the highest item id they ever had in the batch), since
     everything below it is mostly theirs already: the cost stays flat however long their history is.
-    Only when nothing is left above the cursor are the holes below it (leases others gave back) searched.
+    The cursor is a subquery of the scan, so PostgreSQL evaluates it once (an index-only probe) and uses
+    its value as the lower bound of the claim's partial index, in one round trip. Only when nothing is
+    left above the cursor are the holes below it (leases others gave back) searched. `batch_id BETWEEN b
+    AND b` rather than `= b`: with an equality PostgreSQL drops batch_id from the sort keys and may walk
+    the primary key, filtering every full item (measured: 60,000 rows, 40+ ms on a 100k-item batch).
     With `wait=False` rows locked by concurrent claims are skipped; with `wait=True` we wait for them and
     PostgreSQL re-checks `taken < wanted` on the row as committed.
     """
-    mine = Assignment.objects.filter(annotator=annotator, batch=batch)
-    # `batch_id BETWEEN b AND b` rather than `= b`: with an equality PostgreSQL drops batch_id from the
-    # sort keys and may walk the primary key, filtering every full item (measured: 60,000 rows, 40+ ms on a
-    # 100k-item batch); with the range, only the partial index on (batch_id, id) yields that order.
-    base = Item.objects.filter(
-        batch_id__gte=batch.pk,
-        batch_id__lte=batch.pk,
-        status=ItemStatus.READY,
-        taken__lt=F("wanted"),
-        is_gold=gold,
-    ).select_for_update(skip_locked=not wait, of=("self",))
-    # The cursor as a subquery: PostgreSQL evaluates it once (an index-only probe) and uses its value as
-    # the index's lower bound, in the same round trip as the scan.
-    cursor_query = mine.order_by().values("annotator_id").annotate(m=Max("item_id")).values("m")
-    ahead = base.filter(id__gt=Coalesce(Subquery(cursor_query), Value(0))).order_by("batch_id", "id").first()
+    ahead = store.open_item_ahead(batch.pk, annotator.pk, gold=gold, wait=wait)
     if ahead is not None:
         return ahead
-    cursor = mine.aggregate(m=Max("item_id"))["m"] or 0
+    cursor = store.cursor_of(batch.pk, annotator.pk)
     if cursor == 0:
         return None
-    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    return base.filter(id__lt=cursor).exclude(Exists(seen)).order_by("batch_id", "id").first()
+    return store.open_item_below(batch.pk, annotator.pk, cursor, gold=gold, wait=wait)
 
 
 def _choose_item(batch: Batch, annotator: User) -> Item | None:
@@ -105,7 +93,7 @@ def _check_can_claim(batch: Batch, annotator: User) -> None:
 def _renew(assignment: Assignment, batch: Batch) -> Assignment:
     """Extend a lease the caller holds locked (and so still active)."""
     assignment.expires_at = timezone.now() + timedelta(minutes=batch.lease_minutes)
-    Assignment.objects.filter(pk=assignment.pk).update(expires_at=assignment.expires_at)
+    store.lease_extend(assignment.pk, assignment.expires_at)
     return assignment
 
 
@@ -150,7 +138,7 @@ def responses_in_order(assignment: Assignment) -> list[Response]:
     shown = getattr(assignment, "shown_responses", None)
     if shown is not None:
         return shown
-    by_id = {r.pk: r for r in Response.objects.filter(item_id=assignment.item_id)}
+    by_id = {r.pk: r for r in store.responses_of(assignment.item_id)}
     return [by_id[int(pk)] for pk in assignment.positions if int(pk) in by_id]
 
 
@@ -158,11 +146,7 @@ def responses_in_order(assignment: Assignment) -> list[Response]:
 def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
     # All of the annotator's open leases in one read (there are at most MAX_ACTIVE_LEASES_PER_ANNOTATOR),
     # locked so a concurrent sweep cannot expire the one we renew.
-    leases = list(
-        Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.ACTIVE)
-        .select_for_update(of=("self",))
-        .select_related("item")
-    )
+    leases = store.active_leases(annotator.pk)
     current = next((a for a in leases if a.batch_id == batch.pk), None)
     if current is not None:
         # An own lease that ran out but was not yet swept still holds its place: just extend it.
@@ -175,23 +159,24 @@ def _claim_once(batch: Batch, annotator: User) -> Assignment | None:
     item = _choose_item(batch, annotator)
     if item is None:
         return None
-    responses = list(Response.objects.filter(item_id=item.pk).order_by("slot"))
+    responses = store.responses_of(item.pk)
     _random.shuffle(responses)
     now = timezone.now()
     # A lost race (IntegrityError on the one-active-lease constraint) aborts this whole transaction;
     # the caller retries it from the start, so no savepoint is needed here.
-    assignment = Assignment.objects.create(
-        item=item,
-        batch=batch,
-        annotator=annotator,
-        status=AssignmentStatus.ACTIVE,
-        leased_at=now,
-        expires_at=now + timedelta(minutes=batch.lease_minutes),
-        positions=[r.pk for r in responses],
-        guidelines_version=batch.guidelines_version,
+    assignment = store.assignment_insert(
+        Assignment(
+            item=item,
+            batch=batch,
+            annotator=annotator,
+            status=AssignmentStatus.ACTIVE,
+            leased_at=now,
+            expires_at=now + timedelta(minutes=batch.lease_minutes),
+            positions=[r.pk for r in responses],
+            guidelines_version=batch.guidelines_version,
+        )
     )
-    Item.objects.filter(pk=item.pk).update(taken=F("taken") + 1)
-    assignment.item = item
+    store.item_take(item.pk)
     assignment.shown_responses = responses
     return assignment
 
@@ -304,9 +289,7 @@ def guidelines_needed(*, annotator: User, batch: Batch) -> bool:
     """Whether the annotator has yet to read this batch's current guidelines."""
     if not batch.guidelines.strip():
         return False
-    return not GuidelinesSeen.objects.filter(
-        annotator=annotator, batch=batch, version__gte=batch.guidelines_version
-    ).exists()
+    return not store.guidelines_seen(annotator.pk, batch.pk, batch.guidelines_version)
 
 
 def guidelines_mark_seen(*, annotator: User, batch: Batch) -> None:
@@ -324,32 +307,14 @@ class Progress:
     total: int
 
 
-_PROGRESS_UPSERT = """
-    INSERT INTO assignments_annotatorprogress (annotator_id, batch_id, total, day, today)
-    VALUES (%s, %s, 1, %s, 1)
-    ON CONFLICT (annotator_id, batch_id) DO UPDATE SET
-        total = assignments_annotatorprogress.total + 1,
-        today = CASE WHEN assignments_annotatorprogress.day = excluded.day
-                     THEN assignments_annotatorprogress.today + 1 ELSE 1 END,
-        day = excluded.day
-    RETURNING today, total
-"""
-
-
 def progress_count_submit(*, annotator_id: int, batch_id: int) -> Progress:
     """Count one more submitted judgment; call inside the submit's transaction. Returns the new figures."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PROGRESS_UPSERT, [annotator_id, batch_id, timezone.localdate()])
-        today, total = cursor.fetchone()
+    today, total = store.progress_count(annotator_id, batch_id, timezone.localdate())
     return Progress(today=today, total=total)
 
 
 def progress_of(*, annotator: User, batch: Batch) -> Progress:
-    row = (
-        AnnotatorProgress.objects.filter(annotator=annotator, batch=batch)
-        .values_list("day", "today", "total")
-        .first()
-    )
+    row = store.progress_row(annotator.pk, batch.pk)
     if row is None:
         return Progress(today=0, total=0)
     day, today, total = row

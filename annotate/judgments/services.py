@@ -16,14 +16,16 @@ from django.utils import timezone
 from annotate.accounts.models import User
 from annotate.assignments.models import Assignment, AssignmentStatus
 from annotate.assignments.services import (
+    NotFound,
     Progress,
-    get_own_assignment,
     progress_count_submit,
     reserve_place_for_late_submit,
 )
+from annotate.assignments.store import assignment_finish, own_assignment_for_submit
 from annotate.core.choices import Mode, SafetyBin, SafetyLabel, Strength, Track, safety_bin
 from annotate.core.errors import ConflictError, DomainError
 from annotate.judgments.models import Judgment
+from annotate.judgments.store import judgment_insert
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 MAX_RATIONALE = 5000
@@ -215,17 +217,24 @@ def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput)
             {"idempotency_key": "A submission needs an idempotency key of 8-64 characters."}
         )
     with transaction.atomic():
-        assignment = get_own_assignment(annotator=annotator, assignment_id=assignment_id, lock=True)
-        previous = (
-            Judgment.objects.filter(annotator=annotator, idempotency_key=data.idempotency_key)
-            .select_related("assignment")
-            .first()
-        )
-        if previous is not None:
-            if previous.assignment_id != assignment.pk:
+        found = own_assignment_for_submit(annotator.pk, assignment_id, data.idempotency_key)
+        if found is None:
+            raise NotFound("No such assignment.")
+        assignment, previous_id, previous_assignment_id = found
+        if previous_id is None and assignment.status != AssignmentStatus.ACTIVE:
+            # The join above saw the database as it was when the statement began: if a concurrent submit
+            # of this key held the lock then, its judgment is only visible to a fresh read.
+            previous_id, previous_assignment_id = (
+                Judgment.objects.filter(annotator=annotator, idempotency_key=data.idempotency_key)
+                .values_list("pk", "assignment_id")
+                .first()
+            ) or (None, None)
+        if previous_id is not None:
+            if previous_assignment_id != assignment.pk:
                 raise ConflictError(
                     "This idempotency key was already used for another item.", code="idempotency_key_reused"
                 )
+            previous = Judgment.objects.select_related("assignment").get(pk=previous_id)
             return Submitted(previous, replayed=True, assignment=assignment)
         if assignment.status == AssignmentStatus.SUBMITTED:
             raise ConflictError(
@@ -239,27 +248,30 @@ def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput)
         now = timezone.now()
         server_time = int((now - assignment.leased_at).total_seconds() * 1000)
         time_spent = data.time_spent_ms if data.time_spent_ms is not None else server_time
-        judgment = Judgment.objects.create(
-            assignment=assignment,
-            item_id=assignment.item_id,
-            batch_id=assignment.batch_id,
-            annotator=annotator,
-            track=assignment.batch.track,
-            mode=assignment.batch.mode,
-            chosen_id=validated.chosen,
-            rejected_id=validated.rejected,
-            strength=validated.strength,
-            ranking=validated.ranking,
-            safety_labels=validated.safety_labels,
-            safety_bin=validated.safety_bin,
-            flagged=validated.flagged,
-            position_chosen=validated.position_chosen,
-            rationale=data.rationale.strip(),
-            time_spent_ms=max(0, min(time_spent, MAX_TIME_SPENT_MS)),
-            idempotency_key=data.idempotency_key,
-            guidelines_version=assignment.guidelines_version,
+        judgment = judgment_insert(
+            Judgment(
+                assignment=assignment,
+                item_id=assignment.item_id,
+                batch_id=assignment.batch_id,
+                annotator=annotator,
+                track=assignment.batch.track,
+                mode=assignment.batch.mode,
+                chosen_id=validated.chosen,
+                rejected_id=validated.rejected,
+                strength=validated.strength,
+                ranking=validated.ranking,
+                safety_labels=validated.safety_labels,
+                safety_bin=validated.safety_bin,
+                flagged=validated.flagged,
+                position_chosen=validated.position_chosen,
+                rationale=data.rationale.strip(),
+                time_spent_ms=max(0, min(time_spent, MAX_TIME_SPENT_MS)),
+                idempotency_key=data.idempotency_key,
+                guidelines_version=assignment.guidelines_version,
+                created_at=now,
+            )
         )
-        Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED, finished_at=now)
+        assignment_finish(assignment.pk, AssignmentStatus.SUBMITTED, now)
         assignment.status, assignment.finished_at = AssignmentStatus.SUBMITTED, now
         progress = progress_count_submit(annotator_id=annotator.pk, batch_id=assignment.batch_id)
         return Submitted(judgment, replayed=False, assignment=assignment, progress=progress)

@@ -332,7 +332,7 @@ def test_a_claim_does_not_report_the_batch_done_while_an_open_item_is_only_locke
     inserting, release = threading.Event(), threading.Event()
 
     def pause_before_insert(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if sql.startswith('INSERT INTO "assignments_assignment"'):
+        if sql.replace('"', "").startswith("INSERT INTO assignments_assignment "):
             inserting.set()
             release.wait(THREAD_TIMEOUT)
         return execute(sql, *args)
