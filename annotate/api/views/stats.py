@@ -27,34 +27,34 @@ TAGS = ["stats"]
 TRACK_PARAMETER = OpenApiParameter("track", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(Track.values))
 
 
-class Figure(serializers.Serializer):
+class StatsFigure(serializers.Serializer):
     value = serializers.FloatField(allow_null=True, help_text="Null when undefined (too few items).")
     items = serializers.IntegerField(help_text="Items with two or more judgments it rests on.")
 
 
-class KappaFigure(Figure):
+class StatsKappaFigure(StatsFigure):
     raters = serializers.IntegerField(help_text="Judgments per item used (the most common count).")
 
 
-class AgreementOutput(serializers.Serializer):
-    agreement_rate = Figure(
+class StatsAgreementOutput(serializers.Serializer):
+    agreement_rate = StatsFigure(
         help_text="Pairwise percent agreement on the choice (rankings: the top response)."
     )
-    alpha_nominal = Figure(help_text="Krippendorff's alpha, nominal, on the choice.")
-    alpha_ordinal = Figure(
+    alpha_nominal = StatsFigure(help_text="Krippendorff's alpha, nominal, on the choice.")
+    alpha_ordinal = StatsFigure(
         help_text="Krippendorff's alpha, ordinal, on the signed strength -4..4 (pairwise)."
     )
-    fleiss_kappa = KappaFigure()
-    alpha_ranking = Figure(help_text="Krippendorff's alpha with the Kendall tau distance (rankings).")
+    fleiss_kappa = StatsKappaFigure()
+    alpha_ranking = StatsFigure(help_text="Krippendorff's alpha with the Kendall tau distance (rankings).")
 
 
-class DayOutput(serializers.Serializer):
+class StatsDayOutput(serializers.Serializer):
     day = serializers.DateField()
     judgments = serializers.IntegerField()
     cumulative = serializers.IntegerField()
 
 
-class LeaderboardRow(serializers.Serializer):
+class StatsLeaderboardRow(serializers.Serializer):
     name = serializers.CharField()
     score = serializers.FloatField(allow_null=True, help_text="Bradley-Terry log-strength, mean 0.")
     lower = serializers.FloatField(allow_null=True)
@@ -66,8 +66,8 @@ class LeaderboardRow(serializers.Serializer):
     wins = serializers.FloatField(help_text="Ties count half.")
 
 
-class LeaderboardOutput(serializers.Serializer):
-    rows = LeaderboardRow(many=True, help_text="Best first.")
+class StatsLeaderboardOutput(serializers.Serializer):
+    rows = StatsLeaderboardRow(many=True, help_text="Best first.")
     names = serializers.ListField(child=serializers.CharField(), help_text="The order of the matrices.")
     win_rate = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
@@ -80,7 +80,7 @@ class LeaderboardOutput(serializers.Serializer):
     total_comparisons = serializers.IntegerField()
 
 
-class AnnotatorStatsOutput(serializers.Serializer):
+class StatsAnnotatorStatsOutput(serializers.Serializer):
     annotator_id = serializers.IntegerField()
     annotator = serializers.CharField()
     pseudonym = serializers.CharField()
@@ -99,7 +99,7 @@ class AnnotatorStatsOutput(serializers.Serializer):
     flag_reasons = serializers.ListField(child=serializers.CharField())
 
 
-class ProgressOutput(serializers.Serializer):
+class StatsProgressOutput(serializers.Serializer):
     judgments_done = serializers.IntegerField()
     judgments_wanted = serializers.IntegerField()
     percent = serializers.FloatField()
@@ -114,20 +114,20 @@ class StatsOutput(serializers.Serializer):
     judgments = serializers.IntegerField(help_text="Human judgments the figures rest on.")
     items = serializers.IntegerField()
     annotators = serializers.IntegerField()
-    agreement = AgreementOutput()
+    agreement = StatsAgreementOutput()
     strength_distribution = serializers.DictField(child=serializers.IntegerField())
     safety_bins = serializers.DictField(child=serializers.IntegerField())
-    judgments_per_day = DayOutput(many=True)
-    leaderboard = LeaderboardOutput(allow_null=True)
-    leaderboard_by_config = LeaderboardOutput(allow_null=True)
+    judgments_per_day = StatsDayOutput(many=True)
+    leaderboard = StatsLeaderboardOutput(allow_null=True)
+    leaderboard_by_config = StatsLeaderboardOutput(allow_null=True)
 
 
 class BatchStatsOutput(StatsOutput):
-    progress = ProgressOutput()
-    annotator_stats = AnnotatorStatsOutput(many=True)
+    progress = StatsProgressOutput()
+    annotator_stats = StatsAnnotatorStatsOutput(many=True)
 
 
-class RecomputeOutput(serializers.Serializer):
+class StatsRecomputeOutput(serializers.Serializer):
     queued = serializers.BooleanField()
 
 
@@ -183,7 +183,7 @@ class BatchStatsRecomputeView(BatchStatsScoped, ApiView):
         tags=TAGS,
         summary="Queue a recomputation of a batch's quality figures (and its track's)",
         request=None,
-        responses={202: RecomputeOutput, **write_errors(404)},
+        responses={202: StatsRecomputeOutput, **write_errors(404)},
     )
     def post(self, request: Request, batch_id: int) -> Response:
         self.no_body()
@@ -222,7 +222,7 @@ class TrackStatsRecomputeView(HiddenFromOthers, ApiView):
         summary="Queue a recomputation of a track's quality figures",
         parameters=[TRACK_PARAMETER],
         request=None,
-        responses={202: RecomputeOutput, **write_errors(404)},
+        responses={202: StatsRecomputeOutput, **write_errors(404)},
     )
     def post(self, request: Request, track: str) -> Response:
         self.no_body()
