@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('batches', '0002_quality_options'),
+        ('batches', '0003_quality_options'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

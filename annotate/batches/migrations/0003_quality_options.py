@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0001_initial'),
+        ('batches', '0002_live_dialogues'),
         ('endpoints', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
