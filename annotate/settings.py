@@ -220,6 +220,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-leases": {"task": "annotate.assignments.tasks.expire_stale_leases", "schedule": 60.0},
     # A hard time limit kills an export build without recording anything: this marks such jobs failed.
     "fail-stale-exports": {"task": "annotate.exports.tasks.fail_stale_exports", "schedule": 300.0},
+    # Quality reports of batches with new judgments (and their tracks); see docs/quality.md.
+    "recompute-quality": {
+        "task": "annotate.quality.tasks.recompute_due_quality",
+        "schedule": float(_int("QUALITY_RECOMPUTE_SECONDS", 600, minimum=10)),
+    },
 }
 if _broker_scheme == "filesystem":
     _broker_dir = VAR_DIR / "celery"

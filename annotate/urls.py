@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("annotate.accounts.urls")),
     path("api/", include("annotate.api.urls")),
+    path("quality/", include("annotate.quality.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("annotate.workbench.urls")),

@@ -515,7 +515,8 @@ class ExportCreateInput(InputSerializer):
     spec = serializers.DictField(
         required=False,
         help_text="Filter spec: batches, track, created_from, created_until, include_gold, ai, "
-        "aggregation, min_agreement, min_judgments, drop_negligible, keep_unsafe_chosen, margin.",
+        "exclude_flagged_annotators, aggregation, min_agreement, min_judgments, drop_negligible, "
+        "keep_unsafe_chosen, margin.",
     )
 
     def validate_spec(self, value: dict[str, Any]) -> dict[str, Any]:

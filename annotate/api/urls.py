@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from annotate.api.docs import DocsView
 from annotate.api.errors import api_not_found
-from annotate.api.views import account, assignments, batches, endpoints, exports, judges, live, people
+from annotate.api.views import account, assignments, batches, endpoints, exports, judges, live, people, stats
 
 v1 = [
     path("me/", account.MeView.as_view(), name="me"),
@@ -74,6 +74,18 @@ v1 = [
         "annotators/<int:user_id>/qualifications/<str:track>/",
         people.QualificationDetailView.as_view(),
         name="annotator-qualification",
+    ),
+    path("stats/batches/<int:batch_id>/", stats.BatchStatsView.as_view(), name="stats-batch"),
+    path(
+        "stats/batches/<int:batch_id>/recompute/",
+        stats.BatchStatsRecomputeView.as_view(),
+        name="stats-batch-recompute",
+    ),
+    path("stats/tracks/<str:track>/", stats.TrackStatsView.as_view(), name="stats-track"),
+    path(
+        "stats/tracks/<str:track>/recompute/",
+        stats.TrackStatsRecomputeView.as_view(),
+        name="stats-track-recompute",
     ),
     path("exports/", exports.ExportListView.as_view(), name="exports"),
     path("exports/<int:export_id>/", exports.ExportDetailView.as_view(), name="export"),

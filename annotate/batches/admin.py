@@ -13,6 +13,7 @@ from annotate.batches.models import Batch, BatchStatus, Dialogue, Item, Response
 from annotate.core.admin_helpers import conversation_block, rendered_block, short
 from annotate.core.errors import DomainError
 from annotate.exports.admin import batch_export_actions, batch_export_link
+from annotate.quality.admin import GoldItemForm, batch_quality_link, recompute_quality, unmark_gold
 
 
 @admin.register(Batch)
@@ -29,6 +30,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         "active_leases",
         "created_at",
         batch_export_link,
+        batch_quality_link,
     ]
     list_filter = ["status", "track", "mode", "prompt_source"]
     search_fields = ["name", "description"]
@@ -50,6 +52,19 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         ),
         ("Prompts and generation", {"fields": ["prompt_source", "sampling_configs", "generation_progress"]}),
         ("Guidelines", {"fields": ["guidelines", "guidelines_version"]}),
+        (
+            "Quality (docs/quality.md)",
+            {
+                "fields": [
+                    "adaptive_overlap",
+                    "overlap_ceiling",
+                    "adaptive_rule",
+                    "flag_min_agreement",
+                    "flag_min_gold_accuracy",
+                    "flag_min_evidence",
+                ]
+            },
+        ),
         ("History", {"fields": ["created_by", "created_at", "updated_at", "opened_at", "closed_at"]}),
     ]
     actions = [
@@ -60,6 +75,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         "retry_failed_responses",
         "drop_failed_items",
         *batch_export_actions,
+        recompute_quality,
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
@@ -223,7 +239,9 @@ class ItemAdmin(admin.ModelAdmin):
         "wanted",
         "taken",
         "is_gold",
-        "gold_expected",
+        "gold_slot",
+        "gold_min_strength",
+        "gold_ranking",
         "metadata",
         "source",
         "external_id",
@@ -234,6 +252,8 @@ class ItemAdmin(admin.ModelAdmin):
         "created_at",
     ]
     raw_id_fields = ["batch"]
+    form = GoldItemForm
+    actions = [unmark_gold]
     inlines = [ResponseInline]
     show_full_result_count = False  # no COUNT(*) over a million items on every page
 

@@ -29,8 +29,17 @@ class PromptSource(models.TextChoices):
     LIVE = "live", "Live prompts written by annotators"
 
 
+class AdaptiveRule(models.TextChoices):
+    """When adaptive overlap asks for one more judgment of an item whose wanted judgments are all in."""
+
+    UNTIL_UNANIMOUS = "unanimous", "While the answers are not unanimous"
+    UNTIL_MAJORITY = "majority", "While no answer has a strict majority"
+
+
 class Batch(TimeStampedModel):
     Status = BatchStatus
+
+    AdaptiveRule = AdaptiveRule
 
     PromptSource = PromptSource
 
@@ -69,6 +78,35 @@ class Batch(TimeStampedModel):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of claims that serve a gold item, when the batch has gold items.",
     )
+    # Adaptive overlap: an item whose first judgments disagree gets one more, up to the ceiling.
+    adaptive_overlap = models.BooleanField(
+        default=False,
+        help_text="Ask for more judgments of an item when its first ones disagree (up to the ceiling).",
+    )
+    overlap_ceiling = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Adaptive overlap: the most judgments one item may get.",
+    )
+    adaptive_rule = models.CharField(
+        max_length=16, choices=AdaptiveRule.choices, default=AdaptiveRule.UNTIL_MAJORITY
+    )
+    # Annotator flags (docs/quality.md): under either threshold, with enough evidence, one is flagged.
+    flag_min_agreement = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag annotators whose agreement with the majority of the others is below this.",
+    )
+    flag_min_gold_accuracy = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Flag annotators whose accuracy on gold items is below this.",
+    )
+    flag_min_evidence = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(10000)],
+        help_text="Judgments (compared with a majority, or of gold items) needed before a flag is raised.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -97,6 +135,21 @@ class Batch(TimeStampedModel):
             ),
             models.CheckConstraint(condition=in_choices("status", BatchStatus), name="batch_status_valid"),
             models.CheckConstraint(
+                condition=in_choices("adaptive_rule", AdaptiveRule), name="batch_adaptive_rule_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(adaptive_overlap=False) | Q(overlap_ceiling__gte=F("overlap")),
+                name="batch_overlap_ceiling_covers_overlap",
+            ),
+            models.CheckConstraint(
+                condition=Q(flag_min_agreement__gte=0)
+                & Q(flag_min_agreement__lte=1)
+                & Q(flag_min_gold_accuracy__gte=0)
+                & Q(flag_min_gold_accuracy__lte=1)
+                & Q(flag_min_evidence__gte=1),
+                name="batch_flag_thresholds_range",
+            ),
+            models.CheckConstraint(
                 condition=in_choices("prompt_source", PromptSource), name="batch_prompt_source_valid"
             ),
         ]
@@ -113,6 +166,10 @@ class Batch(TimeStampedModel):
         if self.mode == Mode.RANKING and not (MIN_RESPONSES <= (k or 0) <= MAX_RESPONSES):
             message = f"A ranking batch has {MIN_RESPONSES} to {MAX_RESPONSES} responses per item."
             raise ValidationError({"responses_per_item": message})
+        if self.adaptive_overlap and (self.overlap_ceiling or 0) < (self.overlap or 0):
+            raise ValidationError(
+                {"overlap_ceiling": "With adaptive overlap, the ceiling must be at least the overlap."}
+            )
 
 
 def conversation_hash(conversation: list[dict[str, str]], dialogue_id: uuid.UUID | None = None) -> str:

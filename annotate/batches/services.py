@@ -64,6 +64,13 @@ def batch_set_overlap(*, batch_id: int, overlap: int) -> Batch:
     if overlap < 1:
         raise DomainError("Overlap must be at least 1.", code="invalid", field="overlap")
     batch = Batch.objects.select_for_update().get(pk=batch_id)
+    if batch.adaptive_overlap and overlap > batch.overlap_ceiling:
+        raise DomainError(
+            f"Overlap {overlap} is above the adaptive overlap ceiling ({batch.overlap_ceiling}); raise the "
+            "ceiling first.",
+            code="invalid",
+            field="overlap",
+        )
     batch.overlap = overlap
     batch.save(update_fields=["overlap", "updated_at"])
     # Item rows are changed under their own row locks by this UPDATE, so a concurrent claim that holds

@@ -31,6 +31,7 @@ from annotate.endpoints.models import SamplingConfig
 from annotate.exports.spec import AiJudgments, ExportSpec
 from annotate.judges.models import JudgeVersion
 from annotate.judgments.models import Judgment
+from annotate.quality.models import AnnotatorStats
 
 T = SimpleNamespace(
     judgment=Judgment._meta.db_table,
@@ -41,6 +42,7 @@ T = SimpleNamespace(
     config=SamplingConfig._meta.db_table,
     user=User._meta.db_table,
     judge_version=JudgeVersion._meta.db_table,
+    annotator_stats=AnnotatorStats._meta.db_table,
 )
 # Who made a judgment: "human", or "ai:<judge>@v<version>" (the version's label, fixed when published).
 _SOURCE = f"""CASE WHEN u.kind = 'ai' THEN COALESCE(
@@ -171,6 +173,12 @@ def _selection(spec: ExportSpec, *, at: str, batch: str, track: str) -> tuple[li
         where.append("u.kind = 'human'")
     elif spec.ai == AiJudgments.ONLY:
         where.append("u.kind = 'ai'")
+    if spec.exclude_flagged_annotators:
+        # Flags are per batch (the annotator's row in that batch's latest quality report).
+        where.append(
+            f"NOT EXISTS (SELECT 1 FROM {T.annotator_stats} s "
+            f"WHERE s.batch_id = {batch} AND s.annotator_id = u.id AND s.flagged)"
+        )
     return where, params
 
 

@@ -13,6 +13,7 @@ Example (every key is optional; these are the defaults except `batches` and the 
       "created_until": "2026-02-01T00:00:00Z", // exclusive
       "include_gold": false,                // judgments of gold items
       "ai": "none",                         // AI judges' judgments: "none" | "include" | "only"
+      "exclude_flagged_annotators": false,  // leave out annotators flagged in a batch's quality report
       "aggregation": "all",                 // "all" (every judgment) | "majority" (one row per item and pair)
       "min_agreement": null,                // 0..1: keep pairs whose majority share is at least this
       "min_judgments": 1,                   // keep pairs judged at least this many times
@@ -66,6 +67,7 @@ class ExportSpec:
     created_until: datetime | None = None
     include_gold: bool = False
     ai: str = AiJudgments.NONE
+    exclude_flagged_annotators: bool = False
     aggregation: str = Aggregation.ALL
     min_agreement: float | None = None
     min_judgments: int = 1
@@ -91,6 +93,7 @@ class ExportSpec:
             "created_until": _iso(self.created_until),
             "include_gold": self.include_gold,
             "ai": self.ai,
+            "exclude_flagged_annotators": self.exclude_flagged_annotators,
             "aggregation": self.aggregation,
             "min_agreement": self.min_agreement,
             "min_judgments": self.min_judgments,
@@ -116,6 +119,7 @@ FIELDS = (
     "created_until",
     "include_gold",
     "ai",
+    "exclude_flagged_annotators",
     *COMPARISON_OPTIONS,
 )
 _DEFAULTS = ExportSpec()
@@ -227,6 +231,7 @@ def parse_export_spec(raw: Any, *, schema: str) -> ExportSpec:
         created_until=created_until,
         include_gold=_bool(raw, "include_gold"),
         ai=_choice(raw, "ai", AiJudgments.values) or AiJudgments.NONE,
+        exclude_flagged_annotators=_bool(raw, "exclude_flagged_annotators"),
         aggregation=_choice(raw, "aggregation", Aggregation.values) or Aggregation.ALL,
         min_agreement=min_agreement,
         min_judgments=min_judgments,

@@ -26,6 +26,7 @@ from annotate.core.choices import Mode, SafetyBin, SafetyLabel, Strength, Track,
 from annotate.core.errors import ConflictError, DomainError
 from annotate.judgments.models import Judgment
 from annotate.judgments.store import judgment_insert
+from annotate.quality.services import quality_judgment_recorded
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 MAX_RATIONALE = 5000
@@ -273,5 +274,6 @@ def judgment_submit(*, annotator: User, assignment_id: int, data: JudgmentInput)
         )
         assignment_finish(assignment.pk, AssignmentStatus.SUBMITTED, now)
         assignment.status, assignment.finished_at = AssignmentStatus.SUBMITTED, now
+        quality_judgment_recorded(batch=assignment.batch, item_id=assignment.item_id)  # adaptive overlap
         progress = progress_count_submit(annotator_id=annotator.pk, batch_id=assignment.batch_id)
         return Submitted(judgment, replayed=False, assignment=assignment, progress=progress)

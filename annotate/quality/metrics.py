@@ -194,7 +194,7 @@ def krippendorff_alpha(
     if distance is not None:
         features = getattr(distance, "features", None)
         if callable(features):
-            return _alpha_hamming(unit_index, np.asarray(features(values)), n_units)
+            return alpha_hamming(unit_index, np.asarray(features(values)))
         return _alpha_custom(unit_index, values, distance, n_units)
     if level not in ("nominal", "ordinal", "interval"):
         raise ValueError(f"level must be nominal, ordinal or interval, not {level!r}")
@@ -232,16 +232,25 @@ def _alpha_custom(
     return _alpha_from_coincidences(coincidences(counts), delta, n_units)
 
 
-def _alpha_hamming(unit_index: np.ndarray, bits: np.ndarray, n_units: int) -> AlphaResult:
-    """Alpha for d(a, b) = number of features where a and b differ: the disagreements add up feature by
+def alpha_hamming(unit_index: np.ndarray, bits: np.ndarray) -> AlphaResult:
+    """Alpha for d(a, b) = number of features where a and b differ (`bits`: one 0/1 row per value, in
+    units given by `unit_index`; units with one value are ignored). The disagreements add up feature by
     feature, each a binary nominal variable, so no matrix of all distinct values is ever built."""
+    unit_index = np.asarray(unit_index, dtype=np.int64)
+    sizes = np.bincount(unit_index) if len(unit_index) else np.zeros(0, dtype=np.int64)
+    if np.any(sizes == 1):
+        keep = sizes[unit_index] >= 2
+        unit_index = np.unique(unit_index[keep], return_inverse=True)[1].astype(np.int64)
+        bits = np.asarray(bits)[keep]
+    n_units = int(unit_index.max()) + 1 if len(unit_index) else 0
     n = len(unit_index)
     if n_units == 0 or n < 2:
         return AlphaResult(None, n_units, n)
-    bits = bits.astype(np.float64).reshape(n, -1)
+    bits = np.asarray(bits).astype(np.float64).reshape(n, -1)
     m = np.bincount(unit_index, minlength=n_units).astype(np.float64)
-    ones = np.zeros((n_units, bits.shape[1]))
-    np.add.at(ones, unit_index, bits)
+    ones = np.stack(
+        [np.bincount(unit_index, weights=bits[:, p], minlength=n_units) for p in range(bits.shape[1])], axis=1
+    )
     zeros = m[:, None] - ones
     # Ordered pairs within a unit that differ on a feature: 2 * ones * zeros, weighted 1 / (m_u - 1).
     observed_sum = float((2.0 * ones * zeros / (m - 1)[:, None]).sum())
@@ -430,6 +439,7 @@ class BradleyTerryResult:
     confidence: float
     prior: float
     regularized_rounds: int = 0  # bootstrap rounds whose data left a score unbounded (see `prior`)
+    regularized: bool = False  # the point estimate itself needed the tiny prior (a score is unbounded)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -547,7 +557,7 @@ def bradley_terry(
             return fit_bradley_terry(effective), False
         return fit_bradley_terry(effective + 0.5e-6 * (1.0 - np.eye(m))), True
 
-    scores, _ = fit(wins, ties)
+    scores, regularized_point = fit(wins, ties)
     upper_i, upper_j = np.triu_indices(m, 1)
     cells = np.concatenate([wins[upper_i, upper_j], wins[upper_j, upper_i], ties[upper_i, upper_j]])
     total = round(float(cells.sum()))
@@ -580,4 +590,5 @@ def bradley_terry(
         confidence=confidence,
         prior=prior,
         regularized_rounds=regularized,
+        regularized=regularized_point,
     )
