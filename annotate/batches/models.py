@@ -249,7 +249,8 @@ class Item(models.Model):
 
     Source = ItemSource
 
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    # No single-column index: item_batch_status (batch, status) and the claim's partial indexes lead with it.
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items", db_index=False)
     conversation = models.JSONField(
         help_text="List of {role, content} messages; the last is the user's turn."
     )

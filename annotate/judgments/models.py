@@ -13,11 +13,18 @@ class Judgment(models.Model):
     assignment = models.OneToOneField(
         "assignments.Assignment", on_delete=models.CASCADE, related_name="judgment"
     )
-    # Denormalised from the assignment so that exports and statistics read one table.
-    item = models.ForeignKey("batches.Item", on_delete=models.CASCADE, related_name="judgments")
-    batch = models.ForeignKey("batches.Batch", on_delete=models.CASCADE, related_name="judgments")
+    # Denormalised from the assignment so that exports and statistics read one table. No single-column
+    # indexes: judgment_item, judgment_batch_id (batch, id), judgment_annotator_time and the idempotency
+    # key's unique index lead with these columns; fewer indexes, cheaper inserts, and the planner cannot
+    # pick a single-column index that then filters an annotator's whole history.
+    item = models.ForeignKey(
+        "batches.Item", on_delete=models.CASCADE, related_name="judgments", db_index=False
+    )
+    batch = models.ForeignKey(
+        "batches.Batch", on_delete=models.CASCADE, related_name="judgments", db_index=False
+    )
     annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments", db_index=False
     )
     track = models.CharField(max_length=16, choices=Track.choices)
     mode = models.CharField(max_length=16, choices=Mode.choices)

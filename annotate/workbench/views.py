@@ -251,11 +251,11 @@ def assignment_submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         if batch is None:
             return _not_found(request)
         return _conflict(request, batch, exc)
-    item = result.assignment.item
-    if item.dialogue_id:  # a live turn: its author goes back to the dialogue to continue it
+    if result.assignment.batch.prompt_source == PromptSource.LIVE:
+        # A live turn (only live batches have them): its author goes back to the dialogue to continue it.
         from annotate.workbench import live
 
-        then = live.url_after_judging(request.user, item)
+        then = live.url_after_judging(request.user, result.assignment.item)
         if then:
             return _navigate(request, then, judgment_id=result.judgment.pk, replayed=result.replayed)
     return _after_finish(
