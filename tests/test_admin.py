@@ -9,15 +9,19 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.assignments.models import Assignment
-from annotate.batches.models import Dialogue, Item
+from annotate.batches.models import Batch, Dialogue, Item
 from annotate.exports.models import ExportJob
+from annotate.judges.models import Judge, JudgeVersion, Verdict
+from annotate.judges.services import judge_run_start
 from annotate.judgments.models import Judgment
+from annotate.quality.models import AnnotatorStats, QualityReport
+from annotate.quality.services import quality_recompute_batch
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 # Rows only services write: admins can look at them but never add or edit them by hand.
-READ_ONLY = {Assignment, Judgment, ExportJob, Dialogue}
+READ_ONLY = {Assignment, Judgment, ExportJob, Dialogue, JudgeVersion, Verdict, QualityReport, AnnotatorStats}
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 
@@ -30,9 +34,14 @@ def populated(batch_admin, annotator) -> None:  # type: ignore[no-untyped-def]
     from tests.test_invariants import make_assignment, pairwise_judgment
 
     batch = factories.ready_batch(items=3, overlap=2)
-    factories.SamplingConfigFactory()
+    config = factories.SamplingConfigFactory()
     assignment = make_assignment(batch.items.first(), annotator)
     pairwise_judgment(assignment)
+    # A judge with a published version and a run over the batch (its verdicts are still pending), and the
+    # batch's quality report with its per-annotator rows.
+    judge = Judge.objects.create(name="admin judge", sampling_config=config)
+    judge_run_start(judge_id=judge.pk, batch_id=batch.pk, user=batch_admin)
+    quality_recompute_batch(batch_id=batch.pk)
     ExportJob.objects.create(requested_by=batch_admin, schema="trl_preference", format="jsonl")
     Group.objects.create(name="Vendor A")
     Dialogue.objects.create(batch=batch, author=annotator, idempotency_key="admin-page-1")
@@ -93,6 +102,21 @@ def test_the_endpoint_api_key_is_never_shown(staff_client: Client, monkeypatch: 
         assert "STUB_API_KEY: set" in body
 
 
+def quality_fields(batch: Batch) -> dict[str, object]:
+    """The quality fieldset as the browser submits it: the batch's values (an unchecked box is left out)."""
+    names = [
+        "overlap_ceiling",
+        "adaptive_rule",
+        "flag_min_agreement",
+        "flag_min_gold_accuracy",
+        "flag_min_evidence",
+    ]
+    data: dict[str, object] = {name: getattr(batch, name) for name in names}
+    if batch.adaptive_overlap:
+        data["adaptive_overlap"] = "on"
+    return data
+
+
 def test_changing_guidelines_in_the_admin_bumps_their_version(staff_client: Client) -> None:
     batch = factories.BatchFactory(guidelines="old")
     url = admin_url(type(batch), "change", batch.pk)
@@ -108,6 +132,7 @@ def test_changing_guidelines_in_the_admin_bumps_their_version(staff_client: Clie
         "gold_rate": 0,
         "prompt_source": batch.prompt_source,
         "guidelines": "new guidelines",
+        **quality_fields(batch),
     }
     response = staff_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -126,6 +151,7 @@ def test_an_invalid_k_is_shown_as_a_form_error(staff_client: Client) -> None:
         "lease_minutes": 30,
         "gold_rate": 0,
         "prompt_source": "imported",
+        **quality_fields(Batch()),
     }
     response = staff_client.post(reverse("admin:batches_batch_add"), data)
     assert response.status_code == 200

@@ -24,6 +24,8 @@ from annotate.batches.live import live_dialogue_start
 from annotate.batches.models import BatchStatus
 from annotate.core.choices import Track
 from annotate.exports.models import ExportJob
+from annotate.judges.models import Judge
+from annotate.judges.services import judge_run_start
 from annotate.judgments.services import judgment_submit
 from tests import factories
 from tests.api.conftest import expire, make_token, token_client
@@ -55,7 +57,9 @@ def world(annotator: Any, other_annotator: Any, batch_admin: Any, exporter: Any,
         first = assignments.assignment_claim_next(annotator=user, batch_id=batch.pk)
         assert first is not None
         judgment = judgment_submit(
-            annotator=user, assignment_id=first.pk, data=factories.pairwise_answer(first, f"key-{user.pk}-1")
+            annotator=user,
+            assignment_id=first.pk,
+            data=factories.pairwise_answer(first, f"matrix-first-{user.pk}"),
         ).judgment
         second = assignments.assignment_claim_next(annotator=user, batch_id=batch.pk)
         assert second is not None
@@ -69,6 +73,12 @@ def world(annotator: Any, other_annotator: Any, batch_admin: Any, exporter: Any,
     ids["alice_dialogue"] = live_dialogue_start(
         annotator=annotator, batch_id=live.pk, prompt="Hi"
     ).dialogue.pk
+    # A judge that has judged one item of the batch: the other two are left for a run started in the matrix.
+    judge = Judge.objects.create(name="matrix judge", sampling_config=config)
+    ids["judge"] = judge.pk
+    ids["judge_run"] = judge_run_start(
+        judge_id=judge.pk, batch_id=batch.pk, user=batch_admin, sample_size=1
+    ).pk
     mine = Assignment.objects.get(pk=ids["alice_assignment"])
     answer = {"idempotency_key": "matrix-01", "chosen": int(mine.positions[0]), "strength": "better"}
     ids["export_erin"] = ExportJob.objects.create(
@@ -193,6 +203,12 @@ ROUTES = [
     Route("GET", "/api/v1/exports/{export_erin}/", (404, 404, 200, 200)),
     Route("GET", "/api/v1/exports/{export_admin}/", (404, 404, 200, 404)),
     Route("GET", "/api/v1/exports/{export_erin}/download/", (404, 404, 409, 409)),  # still queued
+    Route("GET", "/api/v1/judge-runs/", ADMIN_ONLY_LIST),
+    Route(
+        "POST", "/api/v1/judge-runs/", (403, 403, 201, 403), {"judge": "{judge}", "batch": "{batch}"}
+    ),  # the two items the world's run left
+    Route("GET", "/api/v1/judge-runs/{judge_run}/", ADMIN_ONLY_OBJECT),
+    Route("GET", "/api/v1/judge-runs/{judge_run}/stats/", ADMIN_ONLY_OBJECT),
 ]
 
 
