@@ -130,6 +130,11 @@ MIDDLEWARE = [
 ROOT_URLCONF = "annotate.urls"
 WSGI_APPLICATION = "annotate.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# Ours first (new sign-ins record it); ModelBackend stays so sessions that name it remain valid.
+AUTHENTICATION_BACKENDS = [
+    "annotate.accounts.backends.AccountBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "workbench:home"
 CSRF_FAILURE_VIEW = "annotate.core.views.csrf_failure"

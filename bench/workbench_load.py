@@ -69,6 +69,7 @@ from bench.common import (
 PASSWORD = "bench-annotator-pass-7"  # every bench user's password (a throw-away database)
 STRENGTHS = ("significantly_better", "better", "slightly_better", "negligibly_better_or_unsure")
 FETCH = {"X-Requested-With": "fetch"}
+ADAPTIVE_RULE_DEFAULT = "majority"  # Batch.adaptive_rule's default (adaptive overlap is off here)
 RE_ASSIGNMENT = re.compile(rb'data-assignment="(\d+)"')
 RE_RESPONSE = re.compile(rb'data-response-id="(\d+)"')
 RE_CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -440,10 +441,11 @@ def load_data(
             row = conn.execute(
                 """INSERT INTO batches_batch (created_at, updated_at, name, description, track, mode,
                    responses_per_item, overlap, prompt_source, guidelines, guidelines_version, lease_minutes,
-                   gold_rate, status, opened_at, closed_at, created_by_id)
+                   gold_rate, status, opened_at, closed_at, created_by_id, adaptive_overlap, overlap_ceiling,
+                   adaptive_rule, flag_min_agreement, flag_min_gold_accuracy, flag_min_evidence)
                    VALUES (%s, %s, %s, '', 'helpfulness', 'pairwise', 2, %s, 'imported', %s, 1, 30, 0, 'open',
-                   %s, NULL, NULL) RETURNING id""",
-                (now_dt, now_dt, name, overlap, guidelines, now_dt),
+                   %s, NULL, NULL, false, 5, %s, 0.6, 0.7, 10) RETURNING id""",
+                (now_dt, now_dt, name, overlap, guidelines, now_dt, ADAPTIVE_RULE_DEFAULT),
             ).fetchone()
             batch_ids.append(row[0])
         ds.small_batch, ds.large_batch = batch_ids
@@ -1145,11 +1147,31 @@ def db_counts(db_url: str) -> dict[str, int]:
     return out
 
 
+RE_STATIC = re.compile(r"""{%\s*static\s+'((?:css|js)/[^']+)'\s*%}""")
+RE_JS_IMPORT = re.compile(r"""(?:from|import)\s*['"]\./([\w.-]+\.js)['"]""")
+
+
+def workbench_asset_files() -> list[Path]:
+    """What the item page loads of our own: the CSS and scripts base.html links (htmx, shipped by
+    django-htmx, aside) and every module they import, followed through the import graph. Pages that add
+    their own files (live prompts, dashboards) do not count against the workbench."""
+    static = ROOT / "frontend" / "static"
+    linked = RE_STATIC.findall((ROOT / "frontend" / "templates" / "base.html").read_text())
+    seen: list[Path] = []
+    todo = [static / name for name in linked]
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.exists():
+            continue
+        seen.append(f)
+        if f.suffix == ".js":
+            todo.extend(f.parent / name for name in RE_JS_IMPORT.findall(f.read_text()))
+    return sorted(seen)
+
+
 def asset_sizes() -> dict[str, Any]:
-    """The workbench's own JS and CSS (not htmx, which django-htmx ships), raw and gzipped."""
-    files = sorted((ROOT / "frontend" / "static" / "js").glob("*.js")) + sorted(
-        (ROOT / "frontend" / "static" / "css").glob("*.css")
-    )
+    """The workbench page's own JS and CSS (not htmx, which django-htmx ships), raw and gzipped."""
+    files = workbench_asset_files()
     per_file = {}
     raw = gz = 0
     for f in files:

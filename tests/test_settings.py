@@ -79,3 +79,23 @@ def test_bad_values_stop_start_up_with_a_clear_message(
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_account_backend_loads_the_signed_in_user_like_model_backend() -> None:
+    from django.contrib.auth.backends import ModelBackend
+
+    from annotate.accounts.backends import AccountBackend
+    from tests import factories
+
+    user = factories.annotator("backend-user")
+    ours, theirs = AccountBackend().get_user(user.pk), ModelBackend().get_user(user.pk)
+    assert ours is not None and theirs is not None
+    assert {f.attname: getattr(ours, f.attname) for f in user._meta.concrete_fields} == {
+        f.attname: getattr(theirs, f.attname) for f in user._meta.concrete_fields
+    }
+    assert AccountBackend().get_user("not-a-number") is None
+    assert AccountBackend().get_user(user.pk + 10_000) is None
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert AccountBackend().get_user(user.pk) is None
