@@ -81,7 +81,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         return redirect("api_tokens")
     if request.method == "POST":
         form = ApiTokenForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and not api_services.token_create_allowed(request.user):
+            form.add_error(None, api_services.TokenCreationLimited().message)
+            status = 429
+        elif form.is_valid():
             try:
                 created = api_services.token_create(
                     user=request.user,

@@ -22,11 +22,31 @@ from annotate.accounts.models import Qualification, User
 from annotate.api.models import ApiToken, IdempotencyRecord
 from annotate.batches import services as batch_services
 from annotate.batches.models import Batch
+from annotate.core import ratelimit
 from annotate.core.choices import Track
 from annotate.core.errors import ConflictError, DomainError
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
 
 MAX_TOKEN_DAYS = 3650
+
+
+class TokenCreationLimited(DomainError):
+    status_code = 429
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many tokens created in a short time; wait a few minutes and try again.", code="throttled"
+        )
+
+
+def token_create_allowed(user: User) -> bool:
+    """Creating a credential is rate-limited like signing in (per user, atomic counter on the cache)."""
+    return ratelimit.hit(
+        "token-create",
+        str(user.pk),
+        limit=settings.LOGIN_ATTEMPTS_PER_WINDOW,
+        window_s=settings.LOGIN_WINDOW_SECONDS,
+    )
 
 
 class NotFound(DomainError):

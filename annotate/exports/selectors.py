@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
@@ -75,6 +77,23 @@ def export_download(*, user: Any, job_id: int, part: str = "data") -> ExportDown
     return export_open_file(job, part=part)
 
 
+def _inside_job_folder(job: ExportJob, name: str) -> bool:
+    """A stored name is only ever opened inside its own job's folder under the storage root: no `..`, no
+    absolute path, no symlink out of it, whatever the database row says."""
+    folder = export_storage_dir(job.pk)
+    if "\x00" in name or "\\" in name or not name.startswith(folder + "/"):
+        return False
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return False
+    root = Path(settings.MEDIA_ROOT).resolve() / folder
+    try:
+        real = (Path(settings.MEDIA_ROOT) / name).resolve()
+    except (OSError, RuntimeError):
+        return False
+    return real.is_relative_to(root.resolve()) and real != root.resolve()
+
+
 def export_open_file(job: ExportJob, *, part: str = "data") -> ExportDownload:
     if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
         raise ConflictError(
@@ -90,7 +109,7 @@ def export_open_file(job: ExportJob, *, part: str = "data") -> ExportDownload:
         name, content_type = f"{export_storage_dir(job.pk)}/README.md", "text/markdown; charset=utf-8"
     else:
         raise DomainError("part must be data, manifest or readme.", field="part")
-    if not name or not default_storage.exists(name):
+    if not name or not _inside_job_folder(job, name) or not default_storage.exists(name):
         raise ExportNotFound()
     try:
         size: int | None = default_storage.size(name)

@@ -21,6 +21,9 @@ def _generous_throttles(settings: Any) -> None:
     # Tests share one Redis database and reuse user ids across runs: keep the limits out of the way here;
     # the throttling tests set their own.
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": GENEROUS_RATES}
+    # The permission matrix sends revoked and expired tokens a hundred times (tests/security tests the limit).
+    settings.API_TOKEN_FAILURES_PER_WINDOW = 100_000
+    settings.LOGIN_ATTEMPTS_PER_WINDOW = 100_000
 
 
 def make_token(user: Any, *, name: str = "script", days: int | None = None) -> str:

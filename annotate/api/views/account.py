@@ -94,10 +94,12 @@ class TokenListView(ListApiView):
         tags=["account"],
         summary="Create a token; the response holds the token itself, shown this once",
         request=TokenCreateInput,
-        responses={201: TokenCreatedOutput, **write_errors(409)},
+        responses={201: TokenCreatedOutput, **write_errors(409)},  # 429 as well: creations are limited
     )
     def post(self, request: Request) -> Response:
         data = self.parse(TokenCreateInput)
+        if not services.token_create_allowed(request.user):
+            raise services.TokenCreationLimited()
         created = services.token_create(
             user=request.user,
             name=data["name"],
