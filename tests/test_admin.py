@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from annotate.assignments.models import Assignment
 from annotate.batches.models import Batch, Dialogue, Item
+from annotate.core.models import AuditEvent
 from annotate.exports.models import ExportJob
 from annotate.judges.models import Judge, JudgeVersion, Verdict
 from annotate.judges.services import judge_run_start
@@ -21,7 +22,17 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 # Rows only services write: admins can look at them but never add or edit them by hand.
-READ_ONLY = {Assignment, Judgment, ExportJob, Dialogue, JudgeVersion, Verdict, QualityReport, AnnotatorStats}
+READ_ONLY = {
+    Assignment,
+    Judgment,
+    ExportJob,
+    Dialogue,
+    JudgeVersion,
+    Verdict,
+    QualityReport,
+    AnnotatorStats,
+    AuditEvent,
+}
 REGISTERED = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 
@@ -45,6 +56,9 @@ def populated(batch_admin, annotator) -> None:  # type: ignore[no-untyped-def]
     ExportJob.objects.create(requested_by=batch_admin, schema="trl_preference", format="jsonl")
     Group.objects.create(name="Vendor A")
     Dialogue.objects.create(batch=batch, author=annotator, idempotency_key="admin-page-1")
+    from annotate.batches.services import batch_set_status
+
+    batch_set_status(batch_id=batch.pk, status="paused", actor=batch_admin)  # an audit event
 
 
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)

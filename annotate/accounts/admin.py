@@ -6,6 +6,32 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from annotate.accounts.models import Qualification, User
+from annotate.core.audit import audit_record
+from annotate.core.choices import AuditAction
+
+
+def audit_qualification(
+    request: HttpRequest, qualification: Qualification, *, created: bool, changed: list[str]
+) -> None:
+    """Grants and revocations made in the admin go to the audit log (the change view's transaction)."""
+    if created and qualification.revoked_at is None:
+        action = AuditAction.QUALIFICATION_GRANTED
+    elif "revoked_at" in changed:
+        revoked = qualification.revoked_at is not None
+        action = AuditAction.QUALIFICATION_REVOKED if revoked else AuditAction.QUALIFICATION_GRANTED
+    else:
+        return
+    audit_record(
+        actor=request.user,
+        action=action,
+        obj=qualification,
+        details={
+            "user": qualification.user.get_username(),
+            "user_id": qualification.user_id,
+            "track": qualification.track,
+            "via": "admin",
+        },
+    )
 
 
 class QualificationInline(admin.TabularInline):
@@ -41,10 +67,15 @@ class UserAdmin(DjangoUserAdmin):
         return ", ".join(sorted(usable)) or "—"
 
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:  # type: ignore[no-untyped-def]
+        changed_forms = {f.instance.pk: f.changed_data for f in formset.forms if f.instance.pk}
         for instance in formset.save(commit=False):
+            created = instance.pk is None
             if isinstance(instance, Qualification) and instance.granted_by_id is None:
                 instance.granted_by = request.user
             instance.save()
+            if isinstance(instance, Qualification):
+                changed = changed_forms.get(instance.pk, []) if not created else []
+                audit_qualification(request, instance, created=created, changed=changed)
         for obj in formset.deleted_objects:
             obj.delete()
         formset.save_m2m()
@@ -71,3 +102,4 @@ class QualificationAdmin(admin.ModelAdmin):
         if obj.granted_by_id is None:
             obj.granted_by = request.user
         super().save_model(request, obj, form, change)
+        audit_qualification(request, obj, created=not change, changed=list(form.changed_data))

@@ -16,6 +16,7 @@ from annotate.accounts.selectors import usable_tracks
 from annotate.api.models import ApiToken
 from annotate.assignments.models import Assignment
 from annotate.batches.models import Batch, BatchStatus, Item, Response
+from annotate.core.models import AuditEvent
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
 from annotate.judgments.models import Judgment
 
@@ -88,3 +89,7 @@ def tokens_of(user: Any) -> QuerySet[ApiToken]:
     if not getattr(user, "is_authenticated", False):
         return ApiToken.objects.none()
     return ApiToken.objects.filter(user=user).order_by("-created", "-id")
+
+
+def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.all() if is_batch_admin(user) else AuditEvent.objects.none()

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from annotate.accounts.models import User
 from annotate.assignments.models import AssignmentFlag, AssignmentStatus
 from annotate.batches.models import Batch, BatchStatus, ItemStatus, PromptSource, ResponseStatus
-from annotate.core.choices import MAX_RESPONSES, MIN_RESPONSES, Mode, SafetyLabel, Track
+from annotate.core.choices import MAX_RESPONSES, MIN_RESPONSES, AuditAction, Mode, SafetyLabel, Track
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
 from annotate.exports.models import ExportFormat, ExportSchema, ExportStatus
 from annotate.judgments.services import IDEMPOTENCY_KEY, MAX_RATIONALE, MAX_TIME_SPENT_MS
@@ -544,3 +544,28 @@ class ExportFilter(InputSerializer):
 
 class DownloadFilter(InputSerializer):
     part = serializers.ChoiceField(choices=["data", "manifest", "readme"], required=False)
+
+
+# --- Audit log -------------------------------------------------------------------------------------
+
+
+class AuditEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.IntegerField(source="actor_id", allow_null=True)
+    actor_username = serializers.CharField(help_text="Empty for changes the system made by itself.")
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    object_repr = serializers.CharField()
+    details = serializers.JSONField()
+    request_id = serializers.CharField()
+
+
+class AuditEventFilter(InputSerializer):
+    action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
+    object_type = serializers.CharField(max_length=64, required=False, help_text="e.g. batches.batch")
+    object_id = serializers.CharField(max_length=64, required=False)
+    actor = IdField(required=False, help_text="The acting user's id.")
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")

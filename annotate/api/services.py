@@ -23,7 +23,8 @@ from annotate.api.models import ApiToken, IdempotencyRecord
 from annotate.batches import services as batch_services
 from annotate.batches.models import Batch
 from annotate.core import ratelimit
-from annotate.core.choices import Track
+from annotate.core.audit import audit_record
+from annotate.core.choices import AuditAction, Track
 from annotate.core.errors import ConflictError, DomainError
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
 
@@ -95,14 +96,34 @@ def token_create(
             code="too_many_tokens",
         )
     token, secret = ApiToken.objects.create(user=user, expiry=expiry, name=name)
+    audit_record(
+        actor=user,
+        action=AuditAction.TOKEN_CREATED,
+        obj=token,
+        object_repr=f"{token.token_key}… {name}",
+        details={
+            "name": name,
+            "prefix": token.token_key,
+            "expiry": token.expiry.isoformat() if token.expiry else None,
+            "created_with_token": created_with.token_key if created_with is not None else None,
+        },
+    )
     return CreatedToken(token=token, secret=secret)
 
 
 @transaction.atomic
 def token_revoke(*, user: User, token_id: int) -> None:
-    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
-    if not deleted:
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
         raise NotFound("No such token.")
+    audit_record(
+        actor=user,
+        action=AuditAction.TOKEN_REVOKED,
+        obj=token,
+        object_repr=f"{token.token_key}… {token.name}",
+        details={"name": token.name, "prefix": token.token_key},
+    )
+    token.delete()
 
 
 def api_records_purge() -> dict[str, int]:
@@ -142,31 +163,69 @@ def _update(instance: Any, changes: dict[str, Any], what: str) -> None:
         ) from None
 
 
+def _audit_fields(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changed fields for the audit log: plain values as they are, related objects by id."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if isinstance(value, list | tuple):
+            out[name] = [getattr(v, "pk", v) for v in value]
+        else:
+            value = getattr(value, "pk", value)
+            out[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    return out
+
+
 @transaction.atomic
-def endpoint_create(**fields: Any) -> ModelEndpoint:
+def endpoint_create(*, actor: User | None = None, **fields: Any) -> ModelEndpoint:
     endpoint = ModelEndpoint(**fields)
     _save_new(endpoint, "model endpoint")
+    audit_record(
+        actor=actor,
+        action=AuditAction.ENDPOINT_CHANGED,
+        obj=endpoint,
+        details={"created": _audit_fields(fields)},
+    )
     return endpoint
 
 
 @transaction.atomic
-def endpoint_update(*, endpoint_id: int, changes: dict[str, Any]) -> ModelEndpoint:
+def endpoint_update(*, endpoint_id: int, changes: dict[str, Any], actor: User | None = None) -> ModelEndpoint:
     endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint_id)
     _update(endpoint, changes, "model endpoint")
+    audit_record(
+        actor=actor,
+        action=AuditAction.ENDPOINT_CHANGED,
+        obj=endpoint,
+        details={"changed": _audit_fields(changes)},
+    )
     return endpoint
 
 
 @transaction.atomic
-def sampling_config_create(**fields: Any) -> SamplingConfig:
+def sampling_config_create(*, actor: User | None = None, **fields: Any) -> SamplingConfig:
     config = SamplingConfig(**fields)
     _save_new(config, "sampling config")
+    audit_record(
+        actor=actor,
+        action=AuditAction.SAMPLING_CONFIG_CHANGED,
+        obj=config,
+        details={"created": _audit_fields(fields)},
+    )
     return config
 
 
 @transaction.atomic
-def sampling_config_update(*, config_id: int, changes: dict[str, Any]) -> SamplingConfig:
+def sampling_config_update(
+    *, config_id: int, changes: dict[str, Any], actor: User | None = None
+) -> SamplingConfig:
     config = SamplingConfig.objects.select_for_update().get(pk=config_id)
     _update(config, changes, "sampling config")
+    audit_record(
+        actor=actor,
+        action=AuditAction.SAMPLING_CONFIG_CHANGED,
+        obj=config,
+        details={"changed": _audit_fields(changes)},
+    )
     return config
 
 
@@ -178,6 +237,12 @@ def batch_create(*, created_by: User, sampling_configs: list[SamplingConfig], **
     batch.full_clean()
     batch.save()
     batch.sampling_configs.set(sampling_configs)
+    audit_record(
+        actor=created_by,
+        action=AuditAction.BATCH_CREATED,
+        obj=batch,
+        details=_audit_fields({**fields, "sampling_configs": sampling_configs}),
+    )
     return batch
 
 
@@ -185,7 +250,7 @@ UPDATABLE_BATCH_FIELDS = ("name", "description", "lease_minutes", "gold_rate")
 
 
 @transaction.atomic
-def batch_update(*, batch_id: int, changes: dict[str, Any]) -> Batch:
+def batch_update(*, batch_id: int, changes: dict[str, Any], actor: User | None = None) -> Batch:
     """Plain fields directly; guidelines (a new version) and overlap (items' wanted counts) through their
     own services, in this same transaction."""
     batch = Batch.objects.select_for_update().get(pk=batch_id)
@@ -197,10 +262,19 @@ def batch_update(*, batch_id: int, changes: dict[str, Any]) -> Batch:
         batch.save(update_fields=[*plain, "updated_at"])
     if "sampling_configs" in changes:
         batch.sampling_configs.set(changes["sampling_configs"])
+    plain_or_configs = {
+        k: v for k, v in changes.items() if k in (*UPDATABLE_BATCH_FIELDS, "sampling_configs")
+    }
+    if plain_or_configs:
+        audit_record(
+            actor=actor, action=AuditAction.BATCH_UPDATED, obj=batch, details=_audit_fields(plain_or_configs)
+        )
     if "guidelines" in changes:
-        batch_services.batch_update_guidelines(batch_id=batch.pk, guidelines=changes["guidelines"])
+        batch_services.batch_update_guidelines(
+            batch_id=batch.pk, guidelines=changes["guidelines"], actor=actor
+        )
     if "overlap" in changes:
-        batch_services.batch_set_overlap(batch_id=batch.pk, overlap=changes["overlap"])
+        batch_services.batch_set_overlap(batch_id=batch.pk, overlap=changes["overlap"], actor=actor)
     batch.refresh_from_db()
     return batch
 
@@ -220,11 +294,19 @@ def qualification_grant(*, user: User, track: str, granted_by: User) -> Qualific
         qualification.granted_by = granted_by
         qualification.granted_at = timezone.now()
         qualification.save(update_fields=["revoked_at", "granted_by", "granted_at"])
+        created = True
+    if created:
+        audit_record(
+            actor=granted_by,
+            action=AuditAction.QUALIFICATION_GRANTED,
+            obj=qualification,
+            details={"user": user.get_username(), "user_id": user.pk, "track": track},
+        )
     return qualification
 
 
 @transaction.atomic
-def qualification_revoke(*, user: User, track: str) -> Qualification:
+def qualification_revoke(*, user: User, track: str, actor: User | None = None) -> Qualification:
     """Take a track away. Leases the annotator holds run out as usual; no new items are served."""
     qualification = Qualification.objects.select_for_update().filter(user=user, track=track).first()
     if qualification is None:
@@ -232,4 +314,10 @@ def qualification_revoke(*, user: User, track: str) -> Qualification:
     if qualification.revoked_at is None:
         qualification.revoked_at = timezone.now()
         qualification.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.QUALIFICATION_REVOKED,
+            obj=qualification,
+            details={"user": user.get_username(), "user_id": user.pk, "track": track},
+        )
     return qualification

@@ -7,7 +7,18 @@ from drf_spectacular.views import SpectacularAPIView
 
 from annotate.api.docs import DocsView
 from annotate.api.errors import api_not_found
-from annotate.api.views import account, assignments, batches, endpoints, exports, judges, live, people, stats
+from annotate.api.views import (
+    account,
+    assignments,
+    audit,
+    batches,
+    endpoints,
+    exports,
+    judges,
+    live,
+    people,
+    stats,
+)
 
 v1 = [
     path("me/", account.MeView.as_view(), name="me"),
@@ -75,6 +86,7 @@ v1 = [
         people.QualificationDetailView.as_view(),
         name="annotator-qualification",
     ),
+    path("audit/", audit.AuditEventListView.as_view(), name="audit"),
     path("stats/batches/<int:batch_id>/", stats.BatchStatsView.as_view(), name="stats-batch"),
     path(
         "stats/batches/<int:batch_id>/recompute/",

@@ -11,6 +11,8 @@ from annotate.batches import selectors, services
 from annotate.batches.admin_import import PromptImportAdminMixin
 from annotate.batches.models import Batch, BatchStatus, Dialogue, Item, Response
 from annotate.core.admin_helpers import conversation_block, rendered_block, short
+from annotate.core.audit import audit_record
+from annotate.core.choices import AuditAction
 from annotate.core.errors import DomainError
 from annotate.exports.admin import batch_export_actions, batch_export_link
 from annotate.quality.admin import GoldItemForm, batch_quality_link, recompute_quality, unmark_gold
@@ -100,9 +102,16 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         return obj.n_active
 
     def save_model(self, request: HttpRequest, obj: Batch, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        # The admin's change view runs in one transaction: the audit events commit with the change.
         if not change:
             obj.created_by = request.user
             super().save_model(request, obj, form, change)
+            audit_record(
+                actor=request.user,
+                action=AuditAction.BATCH_CREATED,
+                obj=obj,
+                details={"fields": sorted(form.changed_data), "via": "admin"},
+            )
             return
         new_guidelines = obj.guidelines
         new_overlap = obj.overlap
@@ -111,13 +120,23 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         # Fields with rules of their own go through their services; the rest saves as usual.
         obj.guidelines, obj.overlap, obj.status = original.guidelines, original.overlap, original.status
         super().save_model(request, obj, form, change)
+        plain = sorted(set(form.changed_data) - {"guidelines", "overlap", "status"})
+        if plain:
+            audit_record(
+                actor=request.user,
+                action=AuditAction.BATCH_UPDATED,
+                obj=obj,
+                details={"fields": plain, "via": "admin"},
+            )
         try:
             if "guidelines" in form.changed_data:
-                services.batch_update_guidelines(batch_id=obj.pk, guidelines=new_guidelines)
+                services.batch_update_guidelines(
+                    batch_id=obj.pk, guidelines=new_guidelines, actor=request.user
+                )
             if "overlap" in form.changed_data:
-                services.batch_set_overlap(batch_id=obj.pk, overlap=new_overlap)
+                services.batch_set_overlap(batch_id=obj.pk, overlap=new_overlap, actor=request.user)
             if "status" in form.changed_data:
-                services.batch_set_status(batch_id=obj.pk, status=new_status)
+                services.batch_set_status(batch_id=obj.pk, status=new_status, actor=request.user)
         except DomainError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
         obj.refresh_from_db()
@@ -126,7 +145,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
         changed = 0
         for batch_id in queryset.values_list("pk", flat=True):
             try:
-                services.batch_set_status(batch_id=batch_id, status=status)
+                services.batch_set_status(batch_id=batch_id, status=status, actor=request.user)
                 changed += 1
             except DomainError as exc:
                 self.message_user(request, f"Batch {batch_id}: {exc.message}", level=messages.WARNING)
@@ -158,7 +177,7 @@ class BatchAdmin(PromptImportAdminMixin, admin.ModelAdmin):
     def _each_batch(self, request: HttpRequest, queryset: QuerySet[Batch], run, describe) -> None:  # type: ignore[no-untyped-def]
         for batch in queryset.order_by("pk"):
             try:
-                result = run(batch_id=batch.pk)
+                result = run(batch_id=batch.pk, actor=request.user)
             except DomainError as exc:
                 self.message_user(request, f"{batch.name}: {exc.message}", level=messages.WARNING)
                 continue

@@ -24,6 +24,8 @@ from annotate.batches.models import (
     ResponseStatus,
     conversation_hash,
 )
+from annotate.core.audit import audit_record
+from annotate.core.choices import AuditAction
 from annotate.core.errors import DomainError
 from annotate.endpoints.models import SamplingConfig
 
@@ -39,7 +41,7 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
 
 
 @transaction.atomic
-def batch_set_status(*, batch_id: int, status: str) -> Batch:
+def batch_set_status(*, batch_id: int, status: str, actor: User | None = None) -> Batch:
     batch = Batch.objects.select_for_update().get(pk=batch_id)
     if status == batch.status:
         return batch
@@ -50,16 +52,23 @@ def batch_set_status(*, batch_id: int, status: str) -> Batch:
             field="status",
         )
     now = timezone.now()
+    previous = batch.status
     batch.status = status
     if status == BatchStatus.OPEN and batch.opened_at is None:
         batch.opened_at = now
     batch.closed_at = now if status == BatchStatus.CLOSED else None
     batch.save(update_fields=["status", "opened_at", "closed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.BATCH_STATUS_CHANGED,
+        obj=batch,
+        details={"from": previous, "to": status},
+    )
     return batch
 
 
 @transaction.atomic
-def batch_set_overlap(*, batch_id: int, overlap: int) -> Batch:
+def batch_set_overlap(*, batch_id: int, overlap: int, actor: User | None = None) -> Batch:
     """Change the judgments wanted per item. Items already holding more leases keep what they have."""
     if overlap < 1:
         raise DomainError("Overlap must be at least 1.", code="invalid", field="overlap")
@@ -71,6 +80,13 @@ def batch_set_overlap(*, batch_id: int, overlap: int) -> Batch:
             code="invalid",
             field="overlap",
         )
+    if overlap != batch.overlap:
+        audit_record(
+            actor=actor,
+            action=AuditAction.BATCH_OVERLAP_CHANGED,
+            obj=batch,
+            details={"from": batch.overlap, "to": overlap},
+        )
     batch.overlap = overlap
     batch.save(update_fields=["overlap", "updated_at"])
     # Item rows are changed under their own row locks by this UPDATE, so a concurrent claim that holds
@@ -80,7 +96,7 @@ def batch_set_overlap(*, batch_id: int, overlap: int) -> Batch:
 
 
 @transaction.atomic
-def batch_update_guidelines(*, batch_id: int, guidelines: str) -> Batch:
+def batch_update_guidelines(*, batch_id: int, guidelines: str, actor: User | None = None) -> Batch:
     """New guidelines get a new version, so annotators are shown them again once."""
     batch = Batch.objects.select_for_update().get(pk=batch_id)
     if guidelines == batch.guidelines:
@@ -89,6 +105,12 @@ def batch_update_guidelines(*, batch_id: int, guidelines: str) -> Batch:
     batch.guidelines_version = F("guidelines_version") + 1
     batch.save(update_fields=["guidelines", "guidelines_version", "updated_at"])
     batch.refresh_from_db(fields=["guidelines_version"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.BATCH_GUIDELINES_CHANGED,
+        obj=batch,
+        details={"version": batch.guidelines_version, "characters": len(guidelines)},
+    )
     return batch
 
 
@@ -270,7 +292,7 @@ def _enqueue_pending_on_commit(batch_id: int) -> None:
 
 
 @transaction.atomic
-def batch_start_generation(*, batch_id: int) -> GenerationStarted:
+def batch_start_generation(*, batch_id: int, actor: User | None = None) -> GenerationStarted:
     """Create the missing responses of a draft batch's items and start generating them.
 
     Each item gets K responses (slots 0..K-1); pre-generated ones are kept and only missing slots are
@@ -348,12 +370,24 @@ def batch_start_generation(*, batch_id: int) -> GenerationStarted:
     batch.save(update_fields=["status", "opened_at", "updated_at"])
     if waiting:
         _enqueue_pending_on_commit(batch.pk)
-    return GenerationStarted(
+    started = GenerationStarted(
         responses_created=created,
         items_ready=items.filter(status=ItemStatus.READY).count(),
         items_waiting=waiting,
         opened=waiting == 0,
     )
+    audit_record(
+        actor=actor,
+        action=AuditAction.BATCH_GENERATION_STARTED,
+        obj=batch,
+        details={
+            "responses_created": created,
+            "items_ready": started.items_ready,
+            "items_waiting": waiting,
+            "status": batch.status,
+        },
+    )
+    return started
 
 
 def _live_batch_open(batch: Batch) -> GenerationStarted:
@@ -395,7 +429,7 @@ def batch_open_if_ready(*, batch_id: int) -> bool:
 
 
 @transaction.atomic
-def batch_retry_failed(*, batch_id: int) -> int:
+def batch_retry_failed(*, batch_id: int, actor: User | None = None) -> int:
     """Put the failed responses of the batch's waiting items back in the queue (attempts start again)."""
     batch = Batch.objects.select_for_update().get(pk=batch_id)
     if batch.status in {BatchStatus.DRAFT, BatchStatus.CLOSED}:
@@ -411,6 +445,9 @@ def batch_retry_failed(*, batch_id: int) -> int:
     )
     if retried:
         _enqueue_pending_on_commit(batch.pk)
+        audit_record(
+            actor=actor, action=AuditAction.BATCH_FAILED_RETRIED, obj=batch, details={"responses": retried}
+        )
     return retried
 
 
@@ -445,7 +482,7 @@ def item_retry_failed(*, item_id: int) -> int:
 
 
 @transaction.atomic
-def batch_drop_failed_items(*, batch_id: int) -> int:
+def batch_drop_failed_items(*, batch_id: int, actor: User | None = None) -> int:
     """Drop the waiting items that have a failed response (never served), then open the batch if the
     rest is ready. Returns the number of items dropped."""
     batch = Batch.objects.select_for_update().get(pk=batch_id)
@@ -461,5 +498,9 @@ def batch_drop_failed_items(*, batch_id: int) -> int:
     dropped = Item.objects.filter(pk__in=list(failed_items), status=ItemStatus.PENDING).update(
         status=ItemStatus.DROPPED
     )
+    if dropped:
+        audit_record(
+            actor=actor, action=AuditAction.BATCH_FAILED_DROPPED, obj=batch, details={"items": dropped}
+        )
     batch_open_if_ready(batch_id=batch.pk)
     return dropped

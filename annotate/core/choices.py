@@ -63,3 +63,23 @@ MAX_RESPONSES = 9  # InstructGPT ranked up to 9 responses per prompt
 def in_choices(field: str, choices: type[models.TextChoices]) -> models.Q:
     """The Q for a CheckConstraint that keeps `field` within a TextChoices enum."""
     return models.Q(**{f"{field}__in": [c.value for c in choices]})
+
+
+class AuditAction(models.TextChoices):
+    """What an admin (or a script with an admin's token) changed; see annotate/core/audit.py."""
+
+    BATCH_CREATED = "batch.created", "Batch created"
+    BATCH_UPDATED = "batch.updated", "Batch fields changed"
+    BATCH_STATUS_CHANGED = "batch.status_changed", "Batch status changed"
+    BATCH_OVERLAP_CHANGED = "batch.overlap_changed", "Batch overlap changed"
+    BATCH_GUIDELINES_CHANGED = "batch.guidelines_changed", "Batch guidelines changed"
+    BATCH_GENERATION_STARTED = "batch.generation_started", "Batch generation started"
+    BATCH_FAILED_RETRIED = "batch.failed_retried", "Failed responses retried"
+    BATCH_FAILED_DROPPED = "batch.failed_dropped", "Items with failed responses dropped"
+    QUALIFICATION_GRANTED = "qualification.granted", "Qualification granted"
+    QUALIFICATION_REVOKED = "qualification.revoked", "Qualification revoked"
+    EXPORT_REQUESTED = "export.requested", "Export requested"
+    TOKEN_CREATED = "token.created", "API token created"
+    TOKEN_REVOKED = "token.revoked", "API token revoked"
+    ENDPOINT_CHANGED = "endpoint.changed", "Model endpoint created or changed"
+    SAMPLING_CONFIG_CHANGED = "sampling_config.changed", "Sampling config created or changed"

@@ -31,6 +31,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.accounts.models import User
+from annotate.core.audit import audit_record
+from annotate.core.choices import AuditAction
 from annotate.exports import queries
 from annotate.exports.datasets import COLUMNS
 from annotate.exports.models import ExportJob, ExportSchema, ExportStatus
@@ -65,6 +67,12 @@ def export_request(*, user: User | None, spec: Any, schema: Any, format: Any) ->
     with transaction.atomic():
         job = ExportJob.objects.create(requested_by=user, spec=parsed.to_dict(), schema=schema, format=fmt)
         job_id = job.pk
+        audit_record(
+            actor=user,
+            action=AuditAction.EXPORT_REQUESTED,
+            obj=job,
+            details={"schema": schema, "format": fmt, "spec": job.spec},
+        )
 
         def enqueue() -> None:
             from annotate.exports.tasks import build_export

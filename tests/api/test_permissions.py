@@ -194,6 +194,7 @@ ROUTES = [
     Route("GET", "/api/v1/annotators/{alice}/", ADMIN_ONLY_OBJECT),
     Route("POST", "/api/v1/annotators/{alice}/qualifications/", ADMIN_ONLY_OBJECT, {"track": "safety"}),
     Route("DELETE", "/api/v1/annotators/{alice}/qualifications/{track}/", ADMIN_ONLY_OBJECT),
+    Route("GET", "/api/v1/audit/", ADMIN_ONLY_LIST),
     Route("GET", "/api/v1/stats/batches/{batch}/", (404, 404, 200, 404)),
     Route("POST", "/api/v1/stats/batches/{batch}/recompute/", (404, 404, 202, 404)),
     Route("GET", "/api/v1/stats/tracks/{track}/", (404, 404, 200, 404)),

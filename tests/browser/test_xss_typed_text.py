@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 
 from annotate.assignments import services as assignments
 from annotate.assignments.models import Assignment
+from annotate.batches import services as batch_services
+from annotate.core.models import AuditEvent
 from annotate.judgments.services import judgment_submit
 from tests import factories
 from tests.browser.conftest import Workbench
@@ -80,6 +82,9 @@ def test_typed_text_is_inert_in_the_workbench_and_the_admin(wb: Workbench) -> No
         answer = factories.pairwise_answer(assignment, f"xss-key-{n}-abcdef", rationale=rationale)
         judgment_submit(annotator=hostile_user, assignment_id=assignment.pk, data=answer)
     admin = factories.UserFactory(username="xss_admin", is_staff=True, is_superuser=True)
+    for batch in batches[:3]:  # audit events whose object names are hostile
+        batch_services.batch_set_status(batch_id=batch.pk, status="paused", actor=hostile_user)
+        batch_services.batch_set_status(batch_id=batch.pk, status="open", actor=admin)
     judgment = hostile_user.judgments.first()
     assignment = Assignment.objects.filter(annotator=hostile_user).first()
     assert judgment is not None and assignment is not None
@@ -118,6 +123,8 @@ def test_typed_text_is_inert_in_the_workbench_and_the_admin(wb: Workbench) -> No
         "/admin/assignments/assignment/",
         f"/admin/assignments/assignment/{assignment.pk}/change/",
         "/admin/batches/item/",
+        "/admin/core/auditevent/",
+        f"/admin/core/auditevent/{AuditEvent.objects.first().pk}/change/",  # type: ignore[union-attr]
     ]:
         _check(wb, path)
     # The batch admin's own search box echoes the query back.

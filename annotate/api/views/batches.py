@@ -114,7 +114,9 @@ class BatchDetailView(BatchScoped, ApiView):
     )
     def patch(self, request: Request, batch_id: int) -> Response:
         batch = self.get_object()
-        batch = services.batch_update(batch_id=batch.pk, changes=self.parse(BatchUpdateInput, partial=True))
+        batch = services.batch_update(
+            batch_id=batch.pk, changes=self.parse(BatchUpdateInput, partial=True), actor=request.user
+        )
         return Response(BatchOutput(batch).data)
 
 
@@ -132,7 +134,7 @@ def _status_action(status: str, operation_id: str, summary: str) -> type[ApiView
         def post(self, request: Request, batch_id: int) -> Response:
             self.no_body()
             batch = self.get_object()
-            batch_services.batch_set_status(batch_id=batch.pk, status=status)
+            batch_services.batch_set_status(batch_id=batch.pk, status=status, actor=request.user)
             return Response(BatchOutput(self.get_object()).data)
 
     StatusView.__name__ = StatusView.__qualname__ = f"Batch{status.title()}View"
@@ -157,7 +159,7 @@ class BatchStartView(BatchScoped, ApiView):
     def post(self, request: Request, batch_id: int) -> Response:
         self.no_body()
         batch = self.get_object()
-        started = batch_services.batch_start_generation(batch_id=batch.pk)
+        started = batch_services.batch_start_generation(batch_id=batch.pk, actor=request.user)
         data = {
             "responses_created": started.responses_created,
             "items_ready": started.items_ready,
@@ -182,7 +184,7 @@ def _count_action(run: Callable[..., int], operation_id: str, summary: str, name
         def post(self, request: Request, batch_id: int) -> Response:
             self.no_body()
             batch = self.get_object()
-            count = run(batch_id=batch.pk)
+            count = run(batch_id=batch.pk, actor=request.user)
             return Response(CountOutput({"count": count, "batch": self.get_object()}).data)
 
     CountView.__name__ = CountView.__qualname__ = name

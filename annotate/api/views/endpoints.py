@@ -51,7 +51,7 @@ class EndpointListView(ListApiView):
         responses={201: EndpointOutput, **write_errors(409)},
     )
     def post(self, request: Request) -> Response:
-        endpoint = services.endpoint_create(**self.parse(EndpointInput))
+        endpoint = services.endpoint_create(actor=request.user, **self.parse(EndpointInput))
         return Response(EndpointOutput(endpoint).data, status=201)
 
 
@@ -81,7 +81,7 @@ class EndpointDetailView(ApiView):
     def patch(self, request: Request, endpoint_id: int) -> Response:
         endpoint = self.get_object()
         changes = self.parse(EndpointInput, partial=True)
-        endpoint = services.endpoint_update(endpoint_id=endpoint.pk, changes=changes)
+        endpoint = services.endpoint_update(endpoint_id=endpoint.pk, changes=changes, actor=request.user)
         return Response(EndpointOutput(endpoint).data)
 
 
@@ -133,7 +133,7 @@ class SamplingConfigListView(ListApiView):
         responses={201: SamplingConfigOutput, **write_errors(409)},
     )
     def post(self, request: Request) -> Response:
-        config = services.sampling_config_create(**self.parse(SamplingConfigInput))
+        config = services.sampling_config_create(actor=request.user, **self.parse(SamplingConfigInput))
         return Response(SamplingConfigOutput(config).data, status=201)
 
 
@@ -163,5 +163,5 @@ class SamplingConfigDetailView(ApiView):
     def patch(self, request: Request, config_id: int) -> Response:
         config = self.get_object()
         changes: dict[str, Any] = self.parse(SamplingConfigInput, partial=True)
-        config = services.sampling_config_update(config_id=config.pk, changes=changes)
+        config = services.sampling_config_update(config_id=config.pk, changes=changes, actor=request.user)
         return Response(SamplingConfigOutput(config).data)

@@ -101,5 +101,5 @@ class QualificationDetailView(AnnotatorScoped, ApiView):
         user = self.get_object()
         if track not in Track.values:
             raise services.NotFound("No such track.")
-        services.qualification_revoke(user=user, track=track)
+        services.qualification_revoke(user=user, track=track, actor=request.user)
         return Response(AnnotatorOutput(self.get_object()).data)
