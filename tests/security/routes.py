@@ -13,7 +13,7 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 @dataclass(frozen=True)
 class Route:
-    path: str  # with every <converter:name> filled with 1 (or "helpfulness" for str)
+    path: str  # every <converter:name> filled in: 1, a UUID, or "helpfulness" for str
     view: Any  # the view class, or the function
 
     def methods(self) -> list[str]:
@@ -24,6 +24,8 @@ class Route:
 
 def _fill(pattern: str) -> str:
     pattern = re.sub(r"<int:\w+>", "1", pattern)
+    pattern = re.sub(r"<uuid:\w+>", "00000000-0000-4000-8000-000000000001", pattern)
+    pattern = re.sub(r"<slug:\w+>", "x", pattern)
     pattern = re.sub(r"<(?:str:)?\w+>", "helpfulness", pattern)
     return pattern.replace("^", "").replace("$", "")
 
