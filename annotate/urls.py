@@ -7,6 +7,8 @@ admin.site.site_header = "Preference annotation · admin"
 admin.site.site_title = "Preference annotation"
 admin.site.index_title = "Batches, endpoints and people"
 
+handler500 = "annotate.core.unavailable.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("annotate.accounts.urls")),
