@@ -35,6 +35,14 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _wrong_token_limit_out_of_the_way(settings: Any) -> None:
+    # The wrong-token counter is per client address (always 127.0.0.1 here) and lives in the shared test
+    # Redis across tests: tests that send bad tokens on purpose must not lock out the ones that follow.
+    # tests/security/test_rate_limits.py sets its own limit (and clears the counters).
+    settings.API_TOKEN_FAILURES_PER_WINDOW = 1_000_000
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
