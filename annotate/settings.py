@@ -336,6 +336,7 @@ GENERATION_BACKOFF_MAX_S = _int("GENERATION_BACKOFF_MAX_S", 300, minimum=1)
 GENERATION_RETRY_AFTER_MAX_S = _int("GENERATION_RETRY_AFTER_MAX_S", 300, minimum=1)
 GENERATION_SLOT_WAIT_MS = _int("GENERATION_SLOT_WAIT_MS", 5000, minimum=0)
 GENERATION_ENQUEUE_CHUNK = _int("GENERATION_ENQUEUE_CHUNK", 1000, minimum=1)
+GENERATION_CHUNK_SIZE = _int("GENERATION_CHUNK_SIZE", 8, minimum=1)
 GENERATION_MAX_RESPONSE_BYTES = _int("GENERATION_MAX_RESPONSE_BYTES", 8_000_000, minimum=1024)
 GENERATION_QUEUE = CELERY_TASK_ROUTES["annotate.endpoints.tasks.*"]["queue"]
 # AI judges (annotate/judges): items per judging task (each judged twice, in both display orders). A task pays

@@ -39,6 +39,7 @@ if __package__ in (None, ""):  # run as a script: make `bench.common` and `tests
 
 from bench.common import (
     ROOT,
+    CpuMeter,
     create_database,
     drop_database,
     emit_result,
@@ -64,6 +65,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=16, help="the endpoint's max_concurrency")
     parser.add_argument("--threads", type=int, default=32, help="threads per worker process (-c)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="GENERATION_CHUNK_SIZE of the worker (responses per task; default: the setting's default)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     parser.add_argument(
         "--db-reuse-max",
@@ -138,6 +145,8 @@ class Worker:
 
 def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any]:
     env = worker_env(database_url)
+    if args.chunk_size:
+        env["GENERATION_CHUNK_SIZE"] = str(args.chunk_size)
     if args.db_reuse_max:
         (tmp / "genbench_settings.py").write_text(
             f"from annotate.settings import *  # noqa: F403\nCELERY_DB_REUSE_MAX = {int(args.db_reuse_max)}\n"
@@ -152,8 +161,9 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
 
     django.setup()
     import redis
+    from django.conf import settings
     from django.core.management import call_command
-    from django.db.models import Max
+    from django.db.models import Count, Max, Q
 
     from annotate.batches.models import Batch, BatchStatus, Response, ResponseStatus
     from annotate.batches.services import NewItem, batch_start_generation, items_add
@@ -196,6 +206,8 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             worker.wait_ready()
         cpu_before = sum(tree_cpu_seconds(w.proc.pid) for w in workers)
         sessions_before = db_sessions(database_url)
+        load_before = round(os.getloadavg()[0], 2)
+        meter = CpuMeter(None, database_url.rsplit("/", 1)[-1]).start()
 
         started_wall = time.time()
         started = time.monotonic()
@@ -203,8 +215,13 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
         done = 0
         last_report = started
         while True:
-            done = Response.objects.filter(item__batch=batch, status=ResponseStatus.OK).count()
-            failed = Response.objects.filter(item__batch=batch, status=ResponseStatus.FAILED).count()
+            # One cheap query, four times a second: the wall time is read from the responses' own
+            # generated_at, so polling faster would only take CPU from the workers being measured.
+            counts = Response.objects.filter(item__batch=batch).aggregate(
+                ok=Count("pk", filter=Q(status=ResponseStatus.OK)),
+                failed=Count("pk", filter=Q(status=ResponseStatus.FAILED)),
+            )
+            done, failed = counts["ok"], counts["failed"]
             if done + failed >= generations:
                 break
             if time.monotonic() - started > args.timeout:
@@ -212,12 +229,13 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             if time.monotonic() - last_report > 2:
                 log(f"{done}/{generations} ok, stub peak {stub.peak_concurrency()}")
                 last_report = time.monotonic()
-            time.sleep(0.05)
+            time.sleep(0.25)
         last_ok = Response.objects.filter(item__batch=batch, status=ResponseStatus.OK).aggregate(
             t=Max("generated_at")
         )["t"]
         wall = (last_ok.timestamp() - started_wall) if last_ok else time.monotonic() - started
         worker_cpu = sum(tree_cpu_seconds(w.proc.pid) for w in workers) - cpu_before
+        cpu = meter.stop()
         sessions = db_sessions(database_url) - sessions_before
         # The batch opens in the same breath as its last response; give it a moment.
         deadline = time.monotonic() + 5
@@ -228,6 +246,10 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
         completions = stub.completions()
         latencies = list(Response.objects.filter(item__batch=batch).values_list("latency_ms", flat=True))
         latencies = [v for v in latencies if v is not None]
+        records = [r for r in stub.records if r.finish is not None]
+        served = [1000 * (r.finish - r.arrival) for r in records]
+        span = (max(r.finish for r in records) - min(r.arrival for r in records)) if records else 0.0
+        others = cpu["machine_busy_cpu_s"] - cpu["loadgen_cpu_s"] - cpu["postgres_cpu_s"] - worker_cpu
         return {
             "benchmark": "generation_throughput",
             "generations": generations,
@@ -236,6 +258,7 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             "worker_processes": args.workers,
             "celery_db_reuse_max": args.db_reuse_max,
             "worker_threads": args.threads,
+            "chunk_size": int(env.get("GENERATION_CHUNK_SIZE") or settings.GENERATION_CHUNK_SIZE),
             "generation_wall_s": round(wall, 2),
             "ideal_s": round(ideal, 2),
             "ratio": round(wall / ideal, 3),
@@ -248,9 +271,19 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             "batch_status": batch.status,
             "request_latency_p50_ms": percentile(latencies, 50),
             "request_latency_p99_ms": percentile(latencies, 99),
+            # Time in the stub itself (its sleep plus its own work) and how many requests it held on
+            # average over the run: the limit is what an ideal run keeps in the stub all the time.
+            "stub_served_p50_ms": percentile(served, 50),
+            "stub_mean_concurrency": round(sum(served) / 1000 / span, 2) if span else None,
             "worker_cpu_s": round(worker_cpu, 2),
             "worker_cpu_ms_per_generation": round(1000 * worker_cpu / max(1, done), 2),
+            "postgres_cpu_ms_per_generation": round(1000 * cpu["postgres_cpu_s"] / max(1, done), 2),
+            # The stub and this script's polling run in this process.
+            "bench_process_cpu_s": cpu["loadgen_cpu_s"],
+            # CPU used by everything else on the machine (other people's work on a shared box), in cores.
+            "other_cores": round(max(0.0, others) / (cpu["wall_s"] or 1.0), 2),
             "db_sessions_opened": sessions,
+            "load_average_1m_start": load_before,
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
     finally:

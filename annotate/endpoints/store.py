@@ -1,16 +1,18 @@
-"""The database side of one generation delivery, in plain SQL.
+"""The database side of generation deliveries, in plain SQL.
 
 Why not the ORM here: a generation is a few milliseconds of worker CPU at most if an endpoint is to be
 kept busy (16 requests of 100 ms in flight is 160 generations a second for one worker process), and on
-our machines compiling one ORM query costs 0.7-2.5 ms of CPU. These five statements are the whole hot
-path; the ORM stays everywhere else. The SQL runs on PostgreSQL and SQLite (RETURNING needs SQLite
-3.35+); row locks (FOR UPDATE) are PostgreSQL's, SQLite serializes writers anyway.
+our machines compiling one ORM query costs 0.7-2.5 ms of CPU. These statements are the whole hot path: one
+query loads a whole chunk (`load_jobs`), then per response one UPDATE claims an attempt and one
+transaction stores the result; the ORM stays everywhere else. The SQL runs on PostgreSQL and SQLite
+(RETURNING needs SQLite 3.35+); row locks (FOR UPDATE) are PostgreSQL's, SQLite serializes writers anyway.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,7 +56,7 @@ class Job:
 
 
 _LOAD = f"""
-SELECT r.status, r.attempts, r.request_id, r.item_id, i.status, i.conversation, i.batch_id,
+SELECT r.id, r.status, r.attempts, r.request_id, r.item_id, i.status, i.conversation, i.batch_id,
        b.responses_per_item,
        c.id, c.label, c.enabled, c.temperature, c.top_p, c.max_tokens, c.system_prompt, c.seed,
        c.extra_params,
@@ -65,48 +67,68 @@ JOIN {I} i ON i.id = r.item_id
 JOIN {B} b ON b.id = i.batch_id
 LEFT JOIN {C} c ON c.id = r.sampling_config_id
 LEFT JOIN {E} e ON e.id = c.endpoint_id
-WHERE r.id = %s
+WHERE r.id IN ({{marks}})
+ORDER BY r.item_id, r.id
 """
 
 
 def load_job(response_id: int) -> Job | None:
+    jobs = load_jobs([response_id])
+    return jobs[0] if jobs else None
+
+
+def load_jobs(response_ids: Sequence[int]) -> list[Job]:
+    """The jobs of a chunk in one query, ordered by item (an item's responses one after another), then id.
+    Unknown ids are left out."""
+    ids = list(dict.fromkeys(int(pk) for pk in response_ids))
+    if not ids:
+        return []
     with connection.cursor() as cursor:
-        cursor.execute(_LOAD, [response_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    (status, attempts, request_id, item_id, item_status, conversation, batch_id, k, *rest) = row
+        cursor.execute(_LOAD.format(marks=", ".join(["%s"] * len(ids))), ids)
+        rows = cursor.fetchall()
+    endpoints: dict[int, ModelEndpoint] = {}
+    configs: dict[int, SamplingConfig] = {}
+    return [_job(row, endpoints, configs) for row in rows]
+
+
+def _job(row: Sequence[Any], endpoints: dict[int, ModelEndpoint], configs: dict[int, SamplingConfig]) -> Job:
+    # Responses of one chunk share their configs and endpoints: one instance each.
+    (response_id, status, attempts, request_id, item_id, item_status, conversation, batch_id, k, *rest) = row
     cid, label, c_enabled, temperature, top_p, max_tokens, system_prompt, seed, extra, *ep = rest
     endpoint = config = None
     if ep[0] is not None:
         eid, name, e_enabled, base_url, model, api_key_env, timeout_s, max_concurrency, rpm = ep
-        endpoint = ModelEndpoint(
-            id=eid,
-            name=name,
-            enabled=bool(e_enabled),
-            base_url=base_url,
-            model=model,
-            api_key_env=api_key_env,
-            timeout_s=float(timeout_s),
-            max_concurrency=max_concurrency,
-            requests_per_minute=rpm,
-        )
+        endpoint = endpoints.get(eid)
+        if endpoint is None:
+            endpoint = endpoints[eid] = ModelEndpoint(
+                id=eid,
+                name=name,
+                enabled=bool(e_enabled),
+                base_url=base_url,
+                model=model,
+                api_key_env=api_key_env,
+                timeout_s=float(timeout_s),
+                max_concurrency=max_concurrency,
+                requests_per_minute=rpm,
+            )
     if cid is not None:
-        config = SamplingConfig(
-            id=cid,
-            label=label,
-            enabled=bool(c_enabled),
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            system_prompt=system_prompt,
-            seed=seed,
-            extra_params=_json(extra) or {},
-        )
-        if endpoint is not None:
-            config.endpoint = endpoint
+        config = configs.get(cid)
+        if config is None:
+            config = configs[cid] = SamplingConfig(
+                id=cid,
+                label=label,
+                enabled=bool(c_enabled),
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                system_prompt=system_prompt,
+                seed=seed,
+                extra_params=_json(extra) or {},
+            )
+            if endpoint is not None:
+                config.endpoint = endpoint
     return Job(
-        response_id=response_id,
+        response_id=int(response_id),
         status=status,
         attempts=attempts,
         request_id=str(uuid.UUID(str(request_id))),
@@ -142,12 +164,21 @@ def set_pending_error(response_id: int, error: str) -> None:
 
 
 def mark_failed(response_id: int, error: str) -> bool:
+    return mark_failed_many([response_id], error) > 0
+
+
+def mark_failed_many(response_ids: Sequence[int], error: str) -> int:
+    """Fail the ones still pending; how many that was."""
+    ids = [int(pk) for pk in response_ids]
+    if not ids:
+        return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {R} SET status = %s, error = %s WHERE id = %s AND status = %s",
-            [ResponseStatus.FAILED, error[:4000], response_id, ResponseStatus.PENDING],
+            f"UPDATE {R} SET status = %s, error = %s WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+            "AND status = %s",
+            [ResponseStatus.FAILED, error[:4000], *ids, ResponseStatus.PENDING],
         )
-        return cursor.rowcount > 0
+        return cursor.rowcount
 
 
 @dataclass(frozen=True)

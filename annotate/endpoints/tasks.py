@@ -1,5 +1,9 @@
 """Generation tasks (routed to the "generation" queue; run them on a thread-pool worker:
-`celery -A annotate worker -Q generation -P threads -c 32`).
+`celery -A annotate worker -Q generation -P threads -c 32`, more threads than an endpoint's limit: a thread
+storing its result has already given its slot to a waiting one).
+
+`responses_generate` takes a chunk of response ids (batches), `response_generate` one id (a live prompt's
+responses, which should run side by side); services.py says why chunks.
 
 Thin: they take ids and call services. The retry decision is the service's (one retry layer: these
 re-queue with the countdown it returns); attempts are counted in the database, not by Celery, so a
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -54,8 +59,67 @@ class ResponseTask(Task):
                 logger.exception("could not record the failure of response %s", response_id)
 
 
+class ChunkTask(Task):
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # The same for a chunk: its responses still pending fail with the reason.
+        response_ids = args[0] if args else (kwargs or {}).get("response_ids")
+        if response_ids:
+            try:
+                services.responses_mark_failed(
+                    response_ids=[int(pk) for pk in response_ids],
+                    error=f"Internal error: {type(exc).__name__}: {exc}",
+                )
+            except Exception:
+                logger.exception("could not record the failure of responses %s", response_ids)
+
+
 _SOFT = settings.CELERY_TASK_SOFT_TIME_LIMIT
 _HARD = settings.CELERY_TASK_TIME_LIMIT
+
+
+def _deliver(task: Task, work: Callable[[float], Any], what: str, **retry_kwargs: Any) -> Any:
+    """Run one delivery to a deadline one second below the soft time limit (margin for storing the
+    result), re-queueing the task after an interrupted or infrastructure-failed delivery. The outcome's
+    own retry decision is the caller's."""
+    deadline = time.monotonic() + max(1.0, _SOFT - 1.0)
+    try:
+        return work(deadline)
+    except SoftTimeLimitExceeded:
+        # The attempts were counted when claimed; the attempts cap still bounds these.
+        raise task.retry(countdown=services.backoff_s(1), max_retries=None, **retry_kwargs) from None
+    except _INFRA_ERRORS as exc:
+        countdown = services.backoff_s(min(task.request.retries + 1, 8))
+        logger.warning("%s: %s, retrying in %.1fs", what, type(exc).__name__, countdown)
+        raise task.retry(countdown=countdown, max_retries=None, **retry_kwargs) from None
+
+
+def _countdown(retry_in_s: float) -> float:
+    # Jitter is already in the countdown; the floor keeps a zero Retry-After from spinning.
+    return max(0.05, retry_in_s + random.uniform(0, 0.05))
+
+
+@shared_task(
+    bind=True,
+    base=ChunkTask,
+    name="annotate.endpoints.tasks.responses_generate",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+    soft_time_limit=_SOFT,
+    time_limit=_HARD,
+)
+def responses_generate(self: Task, response_ids: list[int]) -> str:
+    """Generate a chunk of responses, one after another (idempotent: see services.responses_generate).
+    What is left to do after a throttle or a transient fault comes back as a new delivery of those ids."""
+    outcome = _deliver(
+        self,
+        lambda deadline: services.responses_generate(response_ids=response_ids, deadline=deadline),
+        f"chunk of {len(response_ids)} responses",
+    )
+    if outcome.retry_in_s is not None:
+        raise self.retry(args=(outcome.again,), countdown=_countdown(outcome.retry_in_s), max_retries=None)
+    return outcome.state
 
 
 @shared_task(
@@ -70,21 +134,15 @@ _HARD = settings.CELERY_TASK_TIME_LIMIT
     time_limit=_HARD,
 )
 def response_generate(self: Task, response_id: int) -> str:
-    """Generate one response (idempotent: an ok response is left alone; see services.response_generate)."""
-    # One second of margin below the soft limit for storing the result.
-    deadline = time.monotonic() + max(1.0, _SOFT - 1.0)
-    try:
-        outcome = services.response_generate(response_id=response_id, deadline=deadline)
-    except SoftTimeLimitExceeded:
-        # The attempt was counted when it was claimed; the attempts cap still bounds these.
-        raise self.retry(countdown=services.backoff_s(1), max_retries=None) from None
-    except _INFRA_ERRORS as exc:
-        countdown = services.backoff_s(min(self.request.retries + 1, 8))
-        logger.warning("response %s: %s, retrying in %.1fs", response_id, type(exc).__name__, countdown)
-        raise self.retry(countdown=countdown, max_retries=None) from None
+    """Generate one response (idempotent: an ok response is left alone; see services.response_generate).
+    Used for a live prompt's K responses, which should run side by side; batches go in chunks."""
+    outcome = _deliver(
+        self,
+        lambda deadline: services.response_generate(response_id=response_id, deadline=deadline),
+        f"response {response_id}",
+    )
     if outcome.retry_in_s is not None:
-        # Jitter is already in the countdown; the floor keeps a zero Retry-After from spinning.
-        raise self.retry(countdown=max(0.05, outcome.retry_in_s + random.uniform(0, 0.05)), max_retries=None)
+        raise self.retry(countdown=_countdown(outcome.retry_in_s), max_retries=None)
     return outcome.state
 
 
@@ -97,5 +155,6 @@ def response_generate(self: Task, response_id: int) -> str:
     time_limit=_HARD,
 )
 def generation_enqueue_batch(batch_id: int) -> int:
-    """Fan out: one response_generate task per pending response of the batch (safe to run twice)."""
+    """Fan out: one responses_generate task per chunk of the batch's pending responses (safe to run
+    twice)."""
     return services.generation_enqueue_batch(batch_id=batch_id)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,7 +48,7 @@ from annotate.core.choices import STRENGTH_LEVEL, Mode
 from annotate.core.errors import ConflictError, DomainError
 from annotate.endpoints import client, limits
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
-from annotate.endpoints.services import backoff_s, lease_ttl_s
+from annotate.endpoints.services import backoff_s, endpoint_call
 from annotate.judges import prompts
 from annotate.judges.models import (
     VERSIONED_FIELDS,
@@ -463,53 +462,39 @@ def _judge_one(ctx: _Context, verdict: Verdict, responses: dict[int, str]) -> _R
     assignment = Assignment(batch=ctx.batch, item_id=verdict.item_id, positions=positions)
     result = _Result("unusable")
     for try_number in (1, 2):
-        slot_wait = min(
-            settings.GENERATION_SLOT_WAIT_MS / 1000,
-            max(0.0, ctx.deadline - time.monotonic() - ctx.endpoint.timeout_s),
-        )
-        if ctx.deadline - time.monotonic() < 1.0:
-            return _Result("no_time", stop_chunk=True, retry_in_s=random.uniform(0.1, 1.0))
-        slot = ctx.limiter.acquire(
-            endpoint_id=ctx.endpoint.pk,
-            limit=ctx.endpoint.max_concurrency,
-            rpm=ctx.endpoint.requests_per_minute,
-            ttl_s=lease_ttl_s(),
-            wait_s=slot_wait,
+        # The endpoint call under its slot, limits and deadline, shared with generation. The slot is
+        # released before the answer is read (the verdict is stored after both tries).
+        with endpoint_call(
+            endpoint=ctx.endpoint,
+            target=ctx.target,
+            payload=verdict_payload(
+                config=ctx.config, endpoint=ctx.endpoint, json_mode=ctx.version.json_mode, messages=messages
+            ),
+            request_id=str(verdict.request_id),
             holder=f"verdict:{verdict.pk}",
-        )
-        if isinstance(slot, limits.Busy):
-            return _Result("busy", retry_in_s=random.uniform(1.0, 3.0))
-        if isinstance(slot, limits.NoSlot):
-            wait = min(slot.retry_in_s, float(settings.GENERATION_BACKOFF_MAX_S))
-            return _Result("no_slot", stop_chunk=True, retry_in_s=wait + random.uniform(0.1, 1.0))
-        try:
-            completion = client.chat_completion(
-                ctx.target,
-                verdict_payload(
-                    config=ctx.config,
-                    endpoint=ctx.endpoint,
-                    json_mode=ctx.version.json_mode,
-                    messages=messages,
-                ),
-                request_id=str(verdict.request_id),
-                deadline=ctx.deadline,
-            )
-            text = completion.content
-        except client.RefusedError as refusal:
-            completion, text = None, refusal.refusal
+            deadline=ctx.deadline,
+            limiter=ctx.limiter,
+        ) as call:
+            pass
+        if call.state in {"busy", "no_slot", "no_time"}:
+            return _Result(call.state, retry_in_s=call.retry_in_s, stop_chunk=call.stops_chunk)
+        completion = call.completion
+        if isinstance(call.error, client.RefusedError):
+            text = call.error.refusal
             problem = prompts.Unusable("refused", "You declined to judge; a judgment is required.")
-        except client.EndpointError as error:
-            if error.transient:
+        elif call.error is not None:
+            if call.error.transient:
                 return _Result(
                     "transient",
-                    error=error.message,
-                    retry_in_s=error.retry_after_s,
-                    stop_chunk=error.status_code == 429 or error.retry_after_s is not None,
+                    error=call.error.message,
+                    retry_in_s=call.error.retry_after_s,
+                    stop_chunk=call.stops_chunk,
                     problems=result.problems,
                 )
-            return _Result("failed", failure=FailureKind.ENDPOINT, error=f"Failed: {error.message}")
-        finally:
-            ctx.limiter.release(slot)
+            return _Result("failed", failure=FailureKind.ENDPOINT, error=f"Failed: {call.error.message}")
+        else:
+            assert completion is not None
+            text = completion.content
         if completion is not None:
             result.latency_ms += completion.latency_ms
             result.prompt_tokens = completion.prompt_tokens
