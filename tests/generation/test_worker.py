@@ -150,6 +150,52 @@ def test_a_killed_worker_s_tasks_are_redelivered_and_stored_once(
     print(f"killed {len(in_flight)} in flight; all stored {time.monotonic() - killed_at:.1f}s after the kill")
 
 
+def test_a_worker_killed_in_the_middle_of_chunks_charges_only_the_requests_in_flight(
+    start_worker: Callable[..., Worker], stub: StubOpenAI
+) -> None:
+    # 32 responses on a limit of 2: chunks of 4 (ceil(32 / (4 x 2))), generated one after another. The
+    # worker is killed once some responses are stored and two are in flight: the chunks come back, the
+    # stored ones are skipped, the two in flight are tried again (their second attempt) and the ones no
+    # request had reached yet are generated with their first.
+    visibility = 8.0
+    limits = {
+        "CELERY_TASK_SOFT_TIME_LIMIT": "3",
+        "CELERY_TASK_TIME_LIMIT": "4",
+        "CELERY_VISIBILITY_TIMEOUT": str(int(visibility)),
+    }
+    stub.latency_s = 1.0
+    endpoint = factories.ModelEndpointFactory(base_url=stub.base_url, max_concurrency=2, timeout_s=1.8)
+    batch = draft_batch(16, make_configs(endpoint, 2))
+    first = start_worker("doomed", concurrency=8, **limits)
+    batch_start_generation(batch_id=batch.pk)
+    assert stub.wait_until(
+        lambda s: sum(1 for r in s.records if r.outcome == "ok") >= 2 and s.active() >= 2, timeout=30
+    ), "no chunk got going"
+    first.kill()
+    finished = {r.request_id for r in stub.records if r.outcome == "ok"}
+    in_flight = {r.request_id for r in stub.records if r.finish is None}
+    arrival = min(r.arrival for r in stub.records)
+    stored = status_counts(batch)[ResponseStatus.OK]
+    assert 2 <= stored < 32 and len(in_flight) == 2
+
+    stub.latency_s = 0.02
+    time.sleep(max(0.0, arrival + visibility + 0.5 - time.monotonic()))
+    second = start_worker("rescuer", concurrency=8, **limits)
+    wait_for_batch(batch, [second], timeout=90)
+
+    assert status_counts(batch) == {ResponseStatus.OK: 32}
+    for response in Response.objects.filter(item__batch=batch):
+        rid = str(response.request_id)
+        delivered = [r.content for r in stub.records if r.request_id == rid and r.outcome == "ok"]
+        assert response.content in delivered
+        requests = sum(1 for r in stub.records if r.request_id == rid)
+        if rid in in_flight:
+            assert (response.attempts, requests) == (2, 2)
+        else:
+            assert (response.attempts, requests) == (1, 1), "charged or called without being in flight"
+    assert finished  # some responses were done before the kill and were not asked for again
+
+
 def test_the_endpoint_concurrency_limit_holds_across_two_workers(
     start_worker: Callable[..., Worker], stub: StubOpenAI
 ) -> None:
