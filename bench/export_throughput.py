@@ -71,7 +71,8 @@ COLUMNS = {
     "accounts_user": """id password is_superuser username first_name last_name email is_staff is_active
         date_joined kind is_exporter pseudonym""",
     "batches_batch": """id created_at updated_at name description track mode responses_per_item overlap
-        prompt_source guidelines guidelines_version lease_minutes gold_rate status""",
+        prompt_source guidelines guidelines_version lease_minutes gold_rate status adaptive_overlap
+        overlap_ceiling adaptive_rule flag_min_agreement flag_min_gold_accuracy flag_min_evidence""",
     "batches_item": """id conversation source external_id content_hash metadata is_gold gold_expected
         dialogue_id turn_index status wanted taken created_at batch_id created_by_id""",
     "batches_response": """id slot model_name content content_html status error attempts latency_ms
@@ -152,7 +153,7 @@ def load(url: str, n_judgments: int, seed: int = 7) -> None:
             "batches_batch",
             [
                 f"{b}\t{NOW}\t{NOW}\tBench batch {b}\t\thelpfulness\tpairwise\t2\t2\timported\t"
-                f"Be helpful.\t{1 + b % 2}\t30\t0\topen\n"
+                f"Be helpful.\t{1 + b % 2}\t30\t0\topen\tf\t5\tmajority\t0.6\t0.7\t10\n"
                 for b in range(1, N_BATCHES + 1)
             ],
         )
