@@ -290,6 +290,11 @@ def snapshot() -> Iterator[None]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The export query costs far above jit_above_cost, so PostgreSQL would compile it to machine
+            # code before returning the first row: measured 1.8-3.6 s (more on a busy machine) of pure wait
+            # for a plan of index lookups that then runs 0.4 s per 100,000 rows either way. SET LOCAL ends
+            # with this transaction.
+            cursor.execute("SET LOCAL jit = off")
         yield
 
 

@@ -93,10 +93,14 @@ class JsonlWriter:
         if not rows:
             return
         dumps, names, assistant = orjson.dumps, self.names, self.assistant
+        # Every row of a chunk comes from the same builder code: checking the first one's width is enough,
+        # and zip(strict=True) on each row cost a tenth of the writer's instructions (measured).
+        if len(rows[0]) != len(names):
+            raise ValueError(f"A row has {len(rows[0])} values for the {len(names)} columns of its schema.")
         lines = []
         append = lines.append
         for row in rows:
-            record = dict(zip(names, row, strict=True))
+            record = dict(zip(names, row, strict=False))
             for name in assistant:
                 record[name] = [{"role": "assistant", "content": record[name]}]
             append(dumps(record, option=JSONL_OPTIONS))
@@ -150,6 +154,12 @@ class ParquetDatasetWriter:
         import pyarrow.parquet as pq
 
         self.pa = pa
+        # The C library's allocator, not Arrow's default (mimalloc): it gives each chunk's freed buffers
+        # back at once, where mimalloc kept 20-25 MB more at the peak on the export benchmark. Set as the
+        # process default too, for what pyarrow allocates internally (converting Python values, encoding
+        # pages); nothing else in a worker uses Arrow.
+        self.pool = pa.system_memory_pool()
+        pa.set_memory_pool(self.pool)
         self.columns = list(columns)
         self.schema = arrow_schema(columns)
         self.row_group_rows = row_group_rows
@@ -164,17 +174,20 @@ class ParquetDatasetWriter:
             compression=PARQUET_COMPRESSION,
             use_dictionary=dictionary,
             write_statistics=True,
+            memory_pool=self.pool,
         )
 
     def _array(self, column: Column, values: Sequence[Any], field: Any) -> Any:
-        pa = self.pa
+        pa, pool = self.pa, self.pool
         if column.type == "assistant":
-            contents = pa.array(values, pa.string())
-            roles = pa.array(["assistant"] * len(values), pa.string())
-            messages = pa.StructArray.from_arrays([roles, contents], fields=list(field.type.value_type))
-            offsets = pa.array(range(len(values) + 1), pa.int32())
-            return pa.ListArray.from_arrays(offsets, messages, type=field.type)
-        return pa.array(values, field.type)
+            contents = pa.array(values, pa.string(), memory_pool=pool)
+            roles = pa.array(["assistant"] * len(values), pa.string(), memory_pool=pool)
+            messages = pa.StructArray.from_arrays(
+                [roles, contents], fields=list(field.type.value_type), memory_pool=pool
+            )
+            offsets = pa.array(range(len(values) + 1), pa.int32(), memory_pool=pool)
+            return pa.ListArray.from_arrays(offsets, messages, type=field.type, pool=pool)
+        return pa.array(values, field.type, memory_pool=pool)
 
     def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
