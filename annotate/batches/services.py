@@ -24,7 +24,7 @@ from annotate.batches.models import (
     ResponseStatus,
     conversation_hash,
 )
-from annotate.core.audit import audit_record
+from annotate.core.audit import audit_fields, audit_record
 from annotate.core.choices import AuditAction
 from annotate.core.errors import DomainError
 from annotate.endpoints.models import SamplingConfig
@@ -111,6 +111,54 @@ def batch_update_guidelines(*, batch_id: int, guidelines: str, actor: User | Non
         obj=batch,
         details={"version": batch.guidelines_version, "characters": len(guidelines)},
     )
+    return batch
+
+
+@transaction.atomic
+def batch_create(*, created_by: User, sampling_configs: list[SamplingConfig], **fields: Any) -> Batch:
+    """A draft batch. Prompts come next (import), then generation (or opening, when all responses came
+    with the import)."""
+    batch = Batch(created_by=created_by, status=Batch.Status.DRAFT, **fields)
+    batch.full_clean()
+    batch.save()
+    batch.sampling_configs.set(sampling_configs)
+    audit_record(
+        actor=created_by,
+        action=AuditAction.BATCH_CREATED,
+        obj=batch,
+        details=audit_fields({**fields, "sampling_configs": sampling_configs}),
+    )
+    return batch
+
+
+UPDATABLE_BATCH_FIELDS = ("name", "description", "lease_minutes", "gold_rate")
+
+
+@transaction.atomic
+def batch_update(*, batch_id: int, changes: dict[str, Any], actor: User | None = None) -> Batch:
+    """Plain fields directly; guidelines (a new version) and overlap (items' wanted counts) through their
+    own services, in this same transaction."""
+    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    plain = {k: v for k, v in changes.items() if k in UPDATABLE_BATCH_FIELDS}
+    if plain:
+        for name, value in plain.items():
+            setattr(batch, name, value)
+        batch.full_clean()
+        batch.save(update_fields=[*plain, "updated_at"])
+    if "sampling_configs" in changes:
+        batch.sampling_configs.set(changes["sampling_configs"])
+    plain_or_configs = {
+        k: v for k, v in changes.items() if k in (*UPDATABLE_BATCH_FIELDS, "sampling_configs")
+    }
+    if plain_or_configs:
+        audit_record(
+            actor=actor, action=AuditAction.BATCH_UPDATED, obj=batch, details=audit_fields(plain_or_configs)
+        )
+    if "guidelines" in changes:
+        batch_update_guidelines(batch_id=batch.pk, guidelines=changes["guidelines"], actor=actor)
+    if "overlap" in changes:
+        batch_set_overlap(batch_id=batch.pk, overlap=changes["overlap"], actor=actor)
+    batch.refresh_from_db()
     return batch
 
 

@@ -51,3 +51,15 @@ def audit_record(
         details=details or {},
         request_id=request_id.get()[:64],
     )
+
+
+def audit_fields(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changed fields for the audit log: plain values as they are, related objects by id."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if isinstance(value, list | tuple):
+            out[name] = [getattr(v, "pk", v) for v in value]
+        else:
+            value = getattr(value, "pk", value)
+            out[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    return out

@@ -23,3 +23,12 @@ class ConflictError(DomainError):
     """The request is valid but the state does not allow it now (an item already full, a job running)."""
 
     status_code = 409
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is not the caller's to see (HTTP 404, never 403: no existence leak)."""
+
+    status_code = 404
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message, code="not_found")

@@ -46,17 +46,24 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Count
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Model
 from django.utils import timezone
 
+from annotate.accounts.models import User
 from annotate.batches import services as batch_services
 from annotate.batches.models import ItemStatus, Response, ResponseStatus
+from annotate.core.audit import audit_fields, audit_record
+from annotate.core.choices import AuditAction
+from annotate.core.errors import ConflictError
 from annotate.core.rendering import render_markdown
 from annotate.endpoints import client, limits, store
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
+
+M = TypeVar("M", bound=Model)
 
 logger = logging.getLogger(__name__)
 
@@ -440,4 +447,82 @@ def endpoint_test(*, endpoint_id: int) -> EndpointTestResult:
         message=f"{endpoint.name}: OK in {completion.latency_ms} ms{tokens}: {completion.content[:200]!r}",
         latency_ms=completion.latency_ms,
         content=completion.content,
+    )
+
+
+# --- Endpoints and sampling configs: creates and updates (the API; the admin saves through model forms) ---
+
+
+def _save_named(
+    instance: M, *, what: str, action: AuditAction, actor: User | None, changes: dict[str, Any], created: bool
+) -> M:
+    """Apply `changes`, validate with the model's own full_clean() (field bounds, clean(), constraints),
+    save and record the change in the audit log; a name taken meanwhile is a 409 naming the field."""
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        # A concurrent create with the same unique name won the race after our full_clean() passed.
+        raise ConflictError(
+            f"A {what} with this name already exists.", code="duplicate", field="name"
+        ) from None
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=instance,
+        details={"created" if created else "changed": audit_fields(changes)},
+    )
+    return instance
+
+
+@transaction.atomic
+def endpoint_create(*, actor: User | None = None, **fields: Any) -> ModelEndpoint:
+    return _save_named(
+        ModelEndpoint(),
+        what="model endpoint",
+        action=AuditAction.ENDPOINT_CHANGED,
+        actor=actor,
+        changes=fields,
+        created=True,
+    )
+
+
+@transaction.atomic
+def endpoint_update(*, endpoint_id: int, changes: dict[str, Any], actor: User | None = None) -> ModelEndpoint:
+    return _save_named(
+        ModelEndpoint.objects.select_for_update().get(pk=endpoint_id),
+        what="model endpoint",
+        action=AuditAction.ENDPOINT_CHANGED,
+        actor=actor,
+        changes=changes,
+        created=False,
+    )
+
+
+@transaction.atomic
+def sampling_config_create(*, actor: User | None = None, **fields: Any) -> SamplingConfig:
+    return _save_named(
+        SamplingConfig(),
+        what="sampling config",
+        action=AuditAction.SAMPLING_CONFIG_CHANGED,
+        actor=actor,
+        changes=fields,
+        created=True,
+    )
+
+
+@transaction.atomic
+def sampling_config_update(
+    *, config_id: int, changes: dict[str, Any], actor: User | None = None
+) -> SamplingConfig:
+    return _save_named(
+        SamplingConfig.objects.select_for_update().get(pk=config_id),
+        what="sampling config",
+        action=AuditAction.SAMPLING_CONFIG_CHANGED,
+        actor=actor,
+        changes=changes,
+        created=False,
     )

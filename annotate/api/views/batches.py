@@ -15,8 +15,9 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.accounts.models import User
 from annotate.accounts.selectors import user_can_annotate_track
-from annotate.api import selectors, services
+from annotate.api import selectors
 from annotate.api.pagination import IdCursorPagination
 from annotate.api.permissions import IsAuthenticated, IsBatchAdmin
 from annotate.api.serializers import (
@@ -58,6 +59,21 @@ class BatchScoped:
         return selectors.batches_visible_to(self.request.user).prefetch_related("sampling_configs")
 
 
+def require_ready_to_annotate(user: User, batch: Batch) -> None:
+    """What claiming an item and starting a live dialogue both need: a qualification for the batch's track
+    (with consent on the safety track; 403) and the batch's current guidelines read (409)."""
+    if not user_can_annotate_track(user, batch.track):
+        raise exceptions.PermissionDenied(
+            "You are not qualified for this batch's track (or have not consented to safety content).",
+            code="not_qualified",
+        )
+    if assignments.guidelines_needed(annotator=user, batch=batch):
+        raise ConflictError(
+            f"Read the guidelines first: GET then POST /api/v1/batches/{batch.pk}/guidelines/.",
+            code="guidelines_unread",
+        )
+
+
 class BatchListView(ListApiView):
     permission_classes = [IsAuthenticated]
     method_permissions = {"POST": [IsBatchAdmin]}
@@ -86,7 +102,7 @@ class BatchListView(ListApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.parse(BatchCreateInput)
-        batch = services.batch_create(
+        batch = batch_services.batch_create(
             created_by=request.user, sampling_configs=data.pop("sampling_configs", []), **data
         )
         return Response(BatchOutput(batch).data, status=201)
@@ -114,7 +130,7 @@ class BatchDetailView(BatchScoped, ApiView):
     )
     def patch(self, request: Request, batch_id: int) -> Response:
         batch = self.get_object()
-        batch = services.batch_update(
+        batch = batch_services.batch_update(
             batch_id=batch.pk, changes=self.parse(BatchUpdateInput, partial=True), actor=request.user
         )
         return Response(BatchOutput(batch).data)
@@ -365,16 +381,7 @@ class ClaimView(BatchScoped, ApiView):
     def post(self, request: Request, batch_id: int) -> Response:
         self.no_body()
         batch = self.get_object()
-        if not user_can_annotate_track(request.user, batch.track):
-            raise exceptions.PermissionDenied(
-                "You are not qualified for this batch's track (or have not consented to safety content).",
-                code="not_qualified",
-            )
-        if assignments.guidelines_needed(annotator=request.user, batch=batch):
-            raise ConflictError(
-                f"Read the guidelines first: GET then POST /api/v1/batches/{batch.pk}/guidelines/.",
-                code="guidelines_unread",
-            )
+        require_ready_to_annotate(request.user, batch)
         assignment = assignments.assignment_claim_next(annotator=request.user, batch_id=batch.pk)
         if assignment is None:
             return Response(status=204)

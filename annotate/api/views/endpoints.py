@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.api import selectors, services
+from annotate.api import selectors
 from annotate.api.permissions import IsBatchAdmin
 from annotate.api.serializers import (
     EndpointInput,
@@ -51,7 +51,7 @@ class EndpointListView(ListApiView):
         responses={201: EndpointOutput, **write_errors(409)},
     )
     def post(self, request: Request) -> Response:
-        endpoint = services.endpoint_create(actor=request.user, **self.parse(EndpointInput))
+        endpoint = endpoint_services.endpoint_create(actor=request.user, **self.parse(EndpointInput))
         return Response(EndpointOutput(endpoint).data, status=201)
 
 
@@ -81,7 +81,9 @@ class EndpointDetailView(ApiView):
     def patch(self, request: Request, endpoint_id: int) -> Response:
         endpoint = self.get_object()
         changes = self.parse(EndpointInput, partial=True)
-        endpoint = services.endpoint_update(endpoint_id=endpoint.pk, changes=changes, actor=request.user)
+        endpoint = endpoint_services.endpoint_update(
+            endpoint_id=endpoint.pk, changes=changes, actor=request.user
+        )
         return Response(EndpointOutput(endpoint).data)
 
 
@@ -133,7 +135,9 @@ class SamplingConfigListView(ListApiView):
         responses={201: SamplingConfigOutput, **write_errors(409)},
     )
     def post(self, request: Request) -> Response:
-        config = services.sampling_config_create(actor=request.user, **self.parse(SamplingConfigInput))
+        config = endpoint_services.sampling_config_create(
+            actor=request.user, **self.parse(SamplingConfigInput)
+        )
         return Response(SamplingConfigOutput(config).data, status=201)
 
 
@@ -163,5 +167,7 @@ class SamplingConfigDetailView(ApiView):
     def patch(self, request: Request, config_id: int) -> Response:
         config = self.get_object()
         changes: dict[str, Any] = self.parse(SamplingConfigInput, partial=True)
-        config = services.sampling_config_update(config_id=config.pk, changes=changes, actor=request.user)
+        config = endpoint_services.sampling_config_update(
+            config_id=config.pk, changes=changes, actor=request.user
+        )
         return Response(SamplingConfigOutput(config).data)

@@ -9,21 +9,18 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.accounts.selectors import user_can_annotate_track
 from annotate.api.idempotency import REPLAYED_HEADER, derived_judgment_key
 from annotate.api.permissions import IsAuthenticated
 from annotate.api.serializers import InputSerializer
 from annotate.api.views.base import ApiView, errors, write_errors
-from annotate.api.views.batches import BatchScoped
-from annotate.assignments import services as assignments
+from annotate.api.views.batches import BatchScoped, require_ready_to_annotate
 from annotate.batches import live as live_services
 from annotate.batches import live_selectors
 from annotate.batches.models import Dialogue, DialogueStatus, ResponseStatus
-from annotate.core.errors import ConflictError
 
 TAGS = ["live prompts"]
 
@@ -164,16 +161,7 @@ class LiveStartView(BatchScoped, ApiView):
     def post(self, request: Request, batch_id: int) -> Response:
         data = self.parse(LiveStartInput)
         batch = self.get_object()
-        if not user_can_annotate_track(request.user, batch.track):
-            raise exceptions.PermissionDenied(
-                "You are not qualified for this batch's track (or have not consented to safety content).",
-                code="not_qualified",
-            )
-        if assignments.guidelines_needed(annotator=request.user, batch=batch):
-            raise ConflictError(
-                f"Read the guidelines first: GET then POST /api/v1/batches/{batch.pk}/guidelines/.",
-                code="guidelines_unread",
-            )
+        require_ready_to_annotate(request.user, batch)
         key = data.get("idempotency_key") or derived_judgment_key(request) or ""
         turn = live_services.live_dialogue_start(
             annotator=request.user, batch_id=batch_id, prompt=data["prompt"], idempotency_key=key

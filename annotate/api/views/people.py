@@ -10,12 +10,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.accounts import services as account_services
 from annotate.accounts.models import User
-from annotate.api import selectors, services
+from annotate.api import selectors
 from annotate.api.permissions import IsBatchAdmin
 from annotate.api.serializers import AnnotatorFilter, AnnotatorOutput, QualificationGrantInput
 from annotate.api.views.base import ApiView, ListApiView, errors, paginated, write_errors
 from annotate.core.choices import Track
+from annotate.core.errors import NotFound
 
 TAGS = ["annotators"]
 
@@ -83,7 +85,7 @@ class QualificationListView(AnnotatorScoped, ApiView):
     def post(self, request: Request, user_id: int) -> Response:
         data = self.parse(QualificationGrantInput)
         user = self.get_object()
-        services.qualification_grant(user=user, track=data["track"], granted_by=request.user)
+        account_services.qualification_grant(user=user, track=data["track"], granted_by=request.user)
         return Response(AnnotatorOutput(self.get_object()).data)
 
 
@@ -100,6 +102,6 @@ class QualificationDetailView(AnnotatorScoped, ApiView):
     def delete(self, request: Request, user_id: int, track: str) -> Response:
         user = self.get_object()
         if track not in Track.values:
-            raise services.NotFound("No such track.")
-        services.qualification_revoke(user=user, track=track, actor=request.user)
+            raise NotFound("No such track.")
+        account_services.qualification_revoke(user=user, track=track, actor=request.user)
         return Response(AnnotatorOutput(self.get_object()).data)
