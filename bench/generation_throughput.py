@@ -4,6 +4,7 @@
     .venv/bin/python bench/generation_throughput.py                  # 2,000 generations
     .venv/bin/python bench/generation_throughput.py --quick          # 500 generations
     .venv/bin/python bench/generation_throughput.py --db-reuse-max 1000 --workers 2 --threads 16
+    .venv/bin/python bench/generation_throughput.py --chunk-size 16   # GENERATION_CHUNK_SIZE=16 in the worker
 
 It creates its own PostgreSQL database (annotate_genbench_<pid>, dropped at the end, also on Ctrl-C),
 starts the stub (tests/stub_openai.py) on 127.0.0.1 with a fixed latency (default 100 ms), one endpoint

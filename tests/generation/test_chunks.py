@@ -246,3 +246,24 @@ def test_the_chunk_task_records_an_unexpected_error_on_its_pending_responses(end
     assert statuses[ids[0]] == ResponseStatus.OK
     assert all(statuses[pk] == ResponseStatus.FAILED for pk in ids[1:])
     assert Response.objects.get(pk=ids[1]).error == "Internal error: ValueError: boom"
+
+
+def test_storing_twice_stores_once_and_readies_the_item_once(endpoint: ModelEndpoint) -> None:
+    from django.utils import timezone
+
+    from annotate.endpoints import store
+
+    batch = started(endpoint, items=1)
+    first, second = (store.load_job(pk) for pk in ids_of(batch))
+    assert first is not None and second is not None
+
+    def generated(text: str) -> store.Generated:
+        return store.Generated(text, f"<p>{text}</p>", "m", 100, 1, 1, timezone.now())
+
+    assert store.store_success(first, generated("one")) == (True, False)  # the item waits for the other
+    assert store.store_success(first, generated("again")) == (False, False)
+    assert store.store_success(second, generated("two")) == (True, True)
+    assert store.store_success(second, generated("late")) == (False, False)
+    contents = sorted(Response.objects.filter(item__batch=batch).values_list("content", flat=True))
+    assert contents == ["one", "two"]
+    assert batch.items.get().status == ItemStatus.READY
