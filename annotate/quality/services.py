@@ -10,11 +10,13 @@ row lock: that lock is what keeps `wanted`/`taken` and the open-items partial in
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -183,14 +185,13 @@ class Columns:
         return len(self.id)
 
 
+# One query for every vendor (PostgreSQL and the embedded SQLite): plain columns, no vendor functions. The
+# day of each judgment and the slots of a ranking (stored as response ids) are worked out in Python.
 _SELECT = f"""
 SELECT j.id, j.item_id, j.annotator_id, CASE WHEN j.mode = 'ranking' THEN 1 ELSE 0 END,
        COALESCE(rc.slot, -1), j.strength, COALESCE(j.position_chosen, -1), j.time_spent_ms,
-       COALESCE(char_length(rc.content), -1), COALESCE(char_length(rr.content), -1), j.safety_bin,
-       ((j.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01'),
-       CASE WHEN j.mode = 'ranking' THEN (
-           SELECT array_agg(r.slot ORDER BY e.ord) FROM jsonb_array_elements_text(j.ranking)
-             WITH ORDINALITY AS e(rid, ord) JOIN {T_RESPONSE} r ON r.id = e.rid::bigint) END
+       COALESCE(length(rc.content), -1), COALESCE(length(rr.content), -1), j.safety_bin,
+       j.created_at, CASE WHEN j.mode = 'ranking' THEN j.ranking END
 FROM {T_JUDGMENT} j
 JOIN {T_USER} u ON u.id = j.annotator_id
 LEFT JOIN {T_RESPONSE} rc ON rc.id = j.chosen_id
@@ -198,6 +199,53 @@ LEFT JOIN {T_RESPONSE} rr ON rr.id = j.rejected_id
 WHERE {{where}} AND u.kind = '{UserKind.HUMAN}'
 ORDER BY j.item_id, j.id
 """
+# The responses of the scope's ranking items (what a ranking's ids are looked up in).
+_RANKED_RESPONSES = f"""
+SELECT r.id, r.slot, r.model_name, r.sampling_config_id FROM {T_RESPONSE} r
+WHERE r.item_id IN (SELECT j.item_id FROM {T_JUDGMENT} j WHERE {{where}} AND j.mode = '{Mode.RANKING}')
+"""
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _scope(batch_id: int | None, track: str | None) -> tuple[str, list[Any]]:
+    if batch_id is not None:
+        return "j.batch_id = %s", [batch_id]
+    return "j.track = %s", [track]
+
+
+@contextmanager
+def _analytic_cursor() -> Iterator[Any]:
+    """A cursor for the large read queries. On PostgreSQL they run in a transaction with JIT compilation
+    off: their cost estimates (joins over every judgment of a batch or track) cross `jit_above_cost`, and
+    compiling took 1.4-1.7 s per query for no gain (docs/benchmarks.md). Inside a caller's transaction the
+    previous setting is put back afterwards (an error rolls the savepoint back, and the setting with it).
+    SQLite has no JIT, and no transaction is opened there (a read transaction would hold off writers)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit')")
+        previous = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL jit = off")
+        yield cursor
+        if previous != "off":
+            cursor.execute("SELECT set_config('jit', %s, true)", [previous])
+
+
+def _response_ids(raw: Any) -> list[int]:
+    """A stored ranking (JSON text from a raw cursor, or already a list) as response ids, best first."""
+    ids = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    return [int(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _epoch_days(values: tuple[datetime, ...]) -> np.ndarray:
+    """Days since 1970-01-01 in UTC. PostgreSQL gives aware datetimes in the session's zone (UTC, as Django
+    sets it), SQLite naive ones in UTC."""
+    first = values[0] if values else None
+    if first is not None and first.tzinfo is not None and first.utcoffset():
+        values = tuple(v.astimezone(UTC) for v in values)
+    return np.fromiter((v.toordinal() for v in values), dtype=np.int32, count=len(values)) - _EPOCH_ORDINAL
 
 
 def _codes(values: list[str], domain: tuple[str, ...]) -> np.ndarray:
@@ -207,16 +255,13 @@ def _codes(values: list[str], domain: tuple[str, ...]) -> np.ndarray:
 
 def load_columns(*, batch_id: int | None = None, track: str | None = None) -> Columns:
     """Read the human judgments of one batch (or one whole track) into arrays, a chunk at a time."""
-    if batch_id is not None:
-        where, params = "j.batch_id = %s", [batch_id]
-    else:
-        where, params = "j.track = %s", [track]
+    where, params = _scope(batch_id, track)
     parts: dict[str, list[np.ndarray]] = {
         name: [] for name in Columns.__dataclass_fields__ if name != "rankings"
     }
-    rankings: dict[int, tuple[int, ...]] = {}
+    stored: dict[int, list[int]] = {}  # row -> response ids best first
     offset = 0
-    with connection.cursor() as cursor:
+    with _analytic_cursor() as cursor:
         cursor.execute(_SELECT.format(where=where), params)
         while True:
             rows = cursor.fetchmany(_CHUNK)
@@ -228,26 +273,35 @@ def load_columns(*, batch_id: int | None = None, track: str | None = None) -> Co
             parts["annotator"].append(np.array(cols[2], dtype=np.int64))
             mode = np.array(cols[3], dtype=np.int8)
             parts["mode"].append(mode)
-            slot = np.array(cols[4], dtype=np.int16)
             for i in np.flatnonzero(mode == 1):
-                ranked = cols[12][i]
-                if ranked:
-                    rankings[offset + int(i)] = tuple(ranked)
-                    slot[i] = ranked[0]
-            parts["slot"].append(slot)
+                ids = _response_ids(cols[12][i])
+                if ids:
+                    stored[offset + int(i)] = ids
+            parts["slot"].append(np.array(cols[4], dtype=np.int16))
             parts["strength"].append(_codes(cols[5], STRENGTHS))
             parts["position"].append(np.array(cols[6], dtype=np.int16))
             parts["time_ms"].append(np.array(cols[7], dtype=np.int64))
             parts["chosen_len"].append(np.array(cols[8], dtype=np.int64))
             parts["rejected_len"].append(np.array(cols[9], dtype=np.int64))
             parts["safety_bin"].append(_codes(cols[10], SAFETY_BINS))
-            parts["day"].append(np.array(cols[11], dtype=np.int32))
+            parts["day"].append(_epoch_days(cols[11]))
             offset += len(rows)
             del rows, cols
+        slot_of: dict[int, int] = {}
+        if stored:
+            cursor.execute(_RANKED_RESPONSES.format(where=where), params)
+            slot_of = {rid: slot for rid, slot, _, _ in cursor.fetchall()}
     arrays = {
         name: (np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64))
         for name, chunks in parts.items()
     }
+    rankings: dict[int, tuple[int, ...]] = {}
+    for row, ids in stored.items():
+        # Ids that name no response of the item are left out (as a join would).
+        ranked = tuple(slot_of[rid] for rid in ids if rid in slot_of)
+        if ranked:
+            rankings[row] = ranked
+            arrays["slot"][row] = ranked[0]
     return Columns(**arrays, rankings=rankings)
 
 
@@ -478,28 +532,53 @@ def _flag(row: AnnotatorRow, batch: Batch) -> None:
 
 # --- The leaderboard --------------------------------------------------------------------------------
 
-_LEADERBOARD_SQL = f"""
-WITH j AS (
-    SELECT j.id, j.mode, j.chosen_id, j.rejected_id, j.strength, j.ranking
-    FROM {T_JUDGMENT} j
-    JOIN {T_USER} u ON u.id = j.annotator_id
-    JOIN {T_ITEM} i ON i.id = j.item_id
-    WHERE {{where}} AND u.kind = '{UserKind.HUMAN}' AND NOT i.is_gold
-), pairs AS (
-    SELECT j.chosen_id AS winner, j.rejected_id AS loser, j.strength = %s AS tie
-    FROM j WHERE j.mode = 'pairwise'
-    UNION ALL
-    SELECT a.rid::bigint, b.rid::bigint, FALSE
-    FROM j, jsonb_array_elements_text(j.ranking) WITH ORDINALITY AS a(rid, ord),
-         jsonb_array_elements_text(j.ranking) WITH ORDINALITY AS b(rid, ord)
-    WHERE j.mode = 'ranking' AND a.ord < b.ord
-)
-SELECT rw.model_name, rl.model_name, rw.sampling_config_id, rl.sampling_config_id, p.tie, count(*)
-FROM pairs p
-JOIN {T_RESPONSE} rw ON rw.id = p.winner
-JOIN {T_RESPONSE} rl ON rl.id = p.loser
+# Pairwise comparisons counted per (winner, loser) model and config in SQL; rankings are read as stored and
+# expanded into their pairs in Python (one query for every vendor).
+_JUDGMENTS_COUNTED = f"""
+FROM {T_JUDGMENT} j
+JOIN {T_USER} u ON u.id = j.annotator_id
+JOIN {T_ITEM} i ON i.id = j.item_id
+"""
+_COUNTED = f"{{where}} AND u.kind = '{UserKind.HUMAN}' AND NOT i.is_gold"
+_LEADERBOARD_PAIRWISE_SQL = f"""
+SELECT rw.model_name, rl.model_name, rw.sampling_config_id, rl.sampling_config_id, j.strength = %s, count(*)
+{_JUDGMENTS_COUNTED}
+JOIN {T_RESPONSE} rw ON rw.id = j.chosen_id
+JOIN {T_RESPONSE} rl ON rl.id = j.rejected_id
+WHERE {_COUNTED} AND j.mode = '{Mode.PAIRWISE}'
 GROUP BY 1, 2, 3, 4, 5
 """
+_LEADERBOARD_RANKINGS_SQL = f"""
+SELECT j.ranking
+{_JUDGMENTS_COUNTED}
+WHERE {_COUNTED} AND j.mode = '{Mode.RANKING}'
+"""
+
+
+def _leaderboard_outcomes(
+    batch_id: int | None, track: str | None
+) -> list[tuple[str | None, str | None, int | None, int | None, bool, int]]:
+    """(winner model, loser model, winner config, loser config, tie, count) over the scope's comparisons:
+    pairwise judgments as they are, rankings expanded into every pair (the higher ranked one wins)."""
+    where, params = _scope(batch_id, track)
+    with _analytic_cursor() as cursor:
+        cursor.execute(_LEADERBOARD_PAIRWISE_SQL.format(where=where), [TIE_STRENGTH.value, *params])
+        outcomes = [(wm, lm, wc, lc, bool(tie), n) for wm, lm, wc, lc, tie, n in cursor.fetchall()]
+        cursor.execute(_LEADERBOARD_RANKINGS_SQL.format(where=where), params)
+        rankings = [_response_ids(raw) for (raw,) in cursor.fetchall()]
+        rankings = [ids for ids in rankings if len(ids) > 1]
+        if not rankings:
+            return outcomes
+        cursor.execute(_RANKED_RESPONSES.format(where=where), params)
+        info = {rid: (model, config) for rid, _, model, config in cursor.fetchall()}
+    counts: dict[tuple[Any, ...], int] = {}
+    for ids in rankings:
+        known = [info[rid] for rid in ids if rid in info]
+        for a, (winner_model, winner_config) in enumerate(known):
+            for loser_model, loser_config in known[a + 1 :]:
+                key = (winner_model, loser_model, winner_config, loser_config, False)
+                counts[key] = counts.get(key, 0) + 1
+    return outcomes + [(*key, n) for key, n in counts.items()]
 
 
 def _fit_leaderboard(
@@ -565,13 +644,7 @@ def leaderboard_to_dict(result: metrics.BradleyTerryResult) -> dict[str, Any]:
 
 def leaderboards(*, batch_id: int | None = None, track: str | None = None) -> dict[str, Any]:
     """The model leaderboard and the sampling-config leaderboard of a batch or a track."""
-    if batch_id is not None:
-        where, params = "j.batch_id = %s", [batch_id]
-    else:
-        where, params = "j.track = %s", [track]
-    with connection.cursor() as cursor:
-        cursor.execute(_LEADERBOARD_SQL.format(where=where), [*params, TIE_STRENGTH.value])
-        rows = cursor.fetchall()
+    rows = _leaderboard_outcomes(batch_id, track)
     by_model: dict[tuple[str, str, bool], int] = {}
     by_config: dict[tuple[int, int, bool], int] = {}
     for winner_model, loser_model, winner_config, loser_config, tie, count in rows:
