@@ -216,6 +216,12 @@ CELERY_TASK_TIME_LIMIT = _int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses Redis reconnects for as long as it takes (Celery's default gives up after 100 tries,
+# and the worker exits). Tasks running at that moment finish; their acknowledgement may be lost with the
+# connection, so Redis redelivers them after the visibility timeout: every task is idempotent.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Celery's Django fixup closes the database connection after every task unless told to reuse it; a new
 # PostgreSQL session per generation costs more than the generation's own queries.
 CELERY_DB_REUSE_MAX = _int("CELERY_DB_REUSE_MAX", 1000, minimum=0)

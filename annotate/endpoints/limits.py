@@ -31,6 +31,8 @@ from functools import cache
 from django.conf import settings
 
 KEY_PREFIX = "gen"
+# How long a release keeps trying while Redis is unreachable (a restart takes a second or two).
+RELEASE_PATIENCE_S = 20.0
 
 # KEYS: slots zset, rpm zset. ARGV: holder, limit, ttl_ms, rpm (0 = none), unique request token.
 # Returns 0 when acquired; -2 when the holder already has a lease (another delivery of the same work);
@@ -139,8 +141,23 @@ class RedisLimits:
             self.redis.blpop([wake], timeout=min(remaining, 0.2))
 
     def release(self, slot: Slot) -> None:
+        """Give the slot back. A release that cannot reach Redis (restarting) is tried again for up to
+        RELEASE_PATIENCE_S: a lease left behind would keep its slot taken until its TTL (the task's hard
+        time limit, minutes), and with every slot of an endpoint leaked that way, generation stalls."""
+        import redis
+
         slots, _window, wake = self._keys(slot.endpoint_id)
-        self._release(keys=[slots, wake], args=[slot.token, 64])
+        deadline = time.monotonic() + RELEASE_PATIENCE_S
+        pause = 0.1
+        while True:
+            try:
+                self._release(keys=[slots, wake], args=[slot.token, 64])
+                return
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     def active(self, endpoint_id: int) -> int:
         slots, _window, _wake = self._keys(endpoint_id)

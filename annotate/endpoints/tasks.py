@@ -23,9 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from annotate.endpoints import services
 
@@ -35,14 +36,45 @@ try:  # redis is installed wherever the Redis broker is used; not needed for the
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    _INFRA_ERRORS: tuple[type[BaseException], ...] = (
-        OperationalError,
-        InterfaceError,
-        RedisConnectionError,
-        RedisTimeoutError,
-    )
+    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
 except ImportError:  # pragma: no cover
-    _INFRA_ERRORS = (OperationalError, InterfaceError)
+    _REDIS_ERRORS = ()
+
+# Transient infrastructure faults: the database or Redis (cache, broker) unreachable. kombu's
+# OperationalError is what a publish (an enqueue from inside a task) raises when the broker is down.
+INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    KombuOperationalError,
+    *_REDIS_ERRORS,
+)
+_INFRA_ERRORS = INFRA_ERRORS
+
+# A retry is a new message published by the worker. Celery's default publish retry gives up after
+# ~0.6 s, and then *drops* the delivery (Reject without requeue): a Redis restart of a second or two lost
+# every task that retried during it. Workers keep trying for about a minute instead (web requests keep the
+# short default: they must answer fast, and the stale-work sweep re-sends what they could not).
+REPUBLISH_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 2.0}
+
+
+def retry(task: Task, *, countdown: float, **kwargs: Any) -> BaseException:
+    """`task.retry(...)` that survives a broker outage: the new message is published with the patient
+    policy above; if the broker stays away longer, the delivery goes back to the queue (requeue) instead
+    of being dropped, and Redis hands it out again (or, failing that, after the visibility timeout)."""
+    try:
+        return task.retry(countdown=countdown, max_retries=None, retry_policy=REPUBLISH_POLICY, **kwargs)
+    except Reject as exc:
+        if exc.requeue:
+            raise
+        logger.warning("%s: could not re-queue (%s); back to the queue instead", task.name, exc.reason)
+        return Reject(exc.reason, requeue=True)
+
+
+def infra_retry(task: Task, exc: BaseException, what: str, **kwargs: Any) -> BaseException:
+    """The retry for a transient infrastructure fault: exponential backoff with jitter."""
+    countdown = services.backoff_s(min(task.request.retries + 1, 8))
+    logger.warning("%s: %s, retrying in %.1fs", what, type(exc).__name__, countdown)
+    return retry(task, countdown=countdown, **kwargs)
 
 
 class ResponseTask(Task):
@@ -86,11 +118,9 @@ def _deliver(task: Task, work: Callable[[float], Any], what: str, **retry_kwargs
         return work(deadline)
     except SoftTimeLimitExceeded:
         # The attempts were counted when claimed; the attempts cap still bounds these.
-        raise task.retry(countdown=services.backoff_s(1), max_retries=None, **retry_kwargs) from None
-    except _INFRA_ERRORS as exc:
-        countdown = services.backoff_s(min(task.request.retries + 1, 8))
-        logger.warning("%s: %s, retrying in %.1fs", what, type(exc).__name__, countdown)
-        raise task.retry(countdown=countdown, max_retries=None, **retry_kwargs) from None
+        raise retry(task, countdown=services.backoff_s(1), **retry_kwargs) from None
+    except INFRA_ERRORS as exc:
+        raise infra_retry(task, exc, what, **retry_kwargs) from None
 
 
 def _countdown(retry_in_s: float) -> float:
@@ -118,7 +148,7 @@ def responses_generate(self: Task, response_ids: list[int]) -> str:
         f"chunk of {len(response_ids)} responses",
     )
     if outcome.retry_in_s is not None:
-        raise self.retry(args=(outcome.again,), countdown=_countdown(outcome.retry_in_s), max_retries=None)
+        raise retry(self, args=(outcome.again,), countdown=_countdown(outcome.retry_in_s))
     return outcome.state
 
 
@@ -142,19 +172,24 @@ def response_generate(self: Task, response_id: int) -> str:
         f"response {response_id}",
     )
     if outcome.retry_in_s is not None:
-        raise self.retry(countdown=_countdown(outcome.retry_in_s), max_retries=None)
+        raise retry(self, countdown=_countdown(outcome.retry_in_s))
     return outcome.state
 
 
 @shared_task(
+    bind=True,
     name="annotate.endpoints.tasks.generation_enqueue_batch",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
+    max_retries=None,
     soft_time_limit=_SOFT,
     time_limit=_HARD,
 )
-def generation_enqueue_batch(batch_id: int) -> int:
+def generation_enqueue_batch(self: Task, batch_id: int) -> int:
     """Fan out: one responses_generate task per chunk of the batch's pending responses (safe to run
-    twice)."""
-    return services.generation_enqueue_batch(batch_id=batch_id)
+    twice, so a delivery that met a database or broker outage simply runs again after a backoff)."""
+    try:
+        return services.generation_enqueue_batch(batch_id=batch_id)
+    except INFRA_ERRORS as exc:
+        raise infra_retry(self, exc, f"enqueueing batch {batch_id}") from None

@@ -52,3 +52,7 @@ def private_redis() -> Iterator[PrivateRedis]:
         yield redis
     finally:
         redis.cleanup()
+
+
+from tests.faults.workers import private_broker, start_private_worker  # noqa: E402,F401
+from tests.generation.conftest import stub, worker_env  # noqa: E402,F401

@@ -62,17 +62,27 @@ def draft_batch(
 class Worker:
     """A real `celery worker` on the generation queue, in its own process group, logging to a file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_path: Path,
+        concurrency: int = 8,
+        *,
+        pool: str = "threads",
+        queues: str = "generation",
+        flags: tuple[str, ...] = ("--without-gossip", "--without-mingle", "--without-heartbeat"),
+    ) -> None:
         self.name = f"{name}@{socket.gethostname()}"
         self.env, self.log_path, self.concurrency = env, log_path, concurrency
+        self.pool, self.queues, self.flags = pool, queues, flags
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         self._log = self.log_path.open("wb")
         args = [
-            str(CELERY), "-A", "annotate", "worker", "-Q", "generation", "-P", "threads",
-            "-c", str(self.concurrency), "-n", self.name, "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "-l", "WARNING",
+            str(CELERY), "-A", "annotate", "worker", "-Q", self.queues, "-P", self.pool,
+            "-c", str(self.concurrency), "-n", self.name, *self.flags, "-l", "WARNING",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
