@@ -18,15 +18,21 @@ def private_broker(private_redis: PrivateRedis, settings: Any) -> Iterator[Priva
     """Point this process's Celery app (and settings) at the private Redis; restored afterwards."""
     from annotate.celery import app
 
+    def forget_connections() -> None:
+        # app.close() drops the connection pool, but the producer pool (used by every publish) is only
+        # dropped with it when the connection pool had been created: reset both.
+        app.close()
+        app.amqp._producer_pool = None
+
     keys = ("broker_url", "broker_read_url", "broker_write_url")
     old = {key: app.conf[key] for key in keys}
-    app.close()  # drops the connection pool bound to the shared broker
+    forget_connections()
     app.conf.update({key: private_redis.url(1) for key in keys})
     settings.CELERY_BROKER_URL = private_redis.url(1)
     try:
         yield private_redis
     finally:
-        app.close()
+        forget_connections()
         app.conf.update(old)
 
 
