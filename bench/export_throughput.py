@@ -9,7 +9,10 @@ What it does:
    annotators, 10 batches, N/2 items (10% multi-turn) with 2 responses each from 4 sampling configs, N
    submitted assignments; then VACUUM ANALYZE;
 2. in a fresh subprocess each (so that each one's peak RSS is its own):
-   - copy:    `COPY (<the export's own comparison query>) TO STDOUT`, every byte read and dropped;
+   - copy:    `COPY (<the export's own comparison query>) TO STDOUT`, every byte read and dropped (the
+              ratios are against this one, with the server's default settings);
+   - copy_jit_off: the same with `SET jit = off`, the setting the exports read with (queries.snapshot):
+              `*_ratio_vs_copy_jit_off` compares like with like;
    - jsonl:   the real `export_build` of a trl_preference / jsonl job (snapshot, server-side cursor, rows,
               orjson, sha256, temp file, save into the default storage, manifest and card);
    - parquet: the same with format parquet;
@@ -261,11 +264,13 @@ def child(mode: str, transport: str | None) -> None:
     started = time.perf_counter()
     cpu = time.process_time()
     result: dict[str, Any] = {"mode": mode}
-    if mode == "copy":
+    if mode in ("copy", "copy_jit_off"):
         query = queries.comparison_query(spec)
         rows = size = 0
         with connection.cursor():
             raw = connection.connection
+            if mode == "copy_jit_off":  # the setting the export's own snapshot runs with (queries.snapshot)
+                raw.execute("SET jit = off")
             with raw.cursor() as cursor, cursor.copy(f"COPY ({query.sql}) TO STDOUT", query.params) as copy:
                 for block in copy:
                     size += len(block)
@@ -313,7 +318,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measure each mode this many times (best kept)")
     parser.add_argument("--transport", choices=["cursor", "plain"], help="plain: no prefetching thread")
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its name)")
-    parser.add_argument("--child", choices=["copy", "jsonl", "parquet"], help=argparse.SUPPRESS)
+    modes = ["copy", "copy_jit_off", "jsonl", "parquet"]
+    parser.add_argument("--child", choices=modes, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.transport)
@@ -335,9 +341,9 @@ def main() -> None:
         load_seconds = time.monotonic() - t
         log(f"loaded in {load_seconds:.1f}s")
 
-        runs: dict[str, list[dict[str, Any]]] = {"copy": [], "jsonl": [], "parquet": []}
+        runs: dict[str, list[dict[str, Any]]] = {"copy": [], "copy_jit_off": [], "jsonl": [], "parquet": []}
         for _ in range(args.repeat):
-            for mode in ("copy", "jsonl", "parquet"):
+            for mode in ("copy", "copy_jit_off", "jsonl", "parquet"):
                 run = run_child(settings, mode, args.transport)
                 log(
                     f"{mode:8s} {run['rows']:>9,} rows {run['seconds']:8.2f}s {run['rows_per_s']:>9,} rows/s "
@@ -346,7 +352,7 @@ def main() -> None:
                 )
                 runs[mode].append(run)
         best = {mode: min(results, key=lambda r: r["seconds"]) for mode, results in runs.items()}
-        for mode in ("jsonl", "parquet"):
+        for mode in ("copy_jit_off", "jsonl", "parquet"):
             if best[mode]["rows"] != best["copy"]["rows"]:
                 raise RuntimeError(
                     f"{mode} wrote {best[mode]['rows']} rows, COPY read {best['copy']['rows']}"
@@ -361,6 +367,14 @@ def main() -> None:
             "parquet_rows_per_s": best["parquet"]["rows_per_s"],
             "jsonl_ratio": round(best["jsonl"]["rows_per_s"] / copy_rate, 3),
             "parquet_ratio": round(best["parquet"]["rows_per_s"] / copy_rate, 3),
+            # The exports read with JIT off (queries.snapshot); the ratios against a COPY that does too.
+            "copy_jit_off_rows_per_s": best["copy_jit_off"]["rows_per_s"],
+            "jsonl_ratio_vs_copy_jit_off": round(
+                best["jsonl"]["rows_per_s"] / best["copy_jit_off"]["rows_per_s"], 3
+            ),
+            "parquet_ratio_vs_copy_jit_off": round(
+                best["parquet"]["rows_per_s"] / best["copy_jit_off"]["rows_per_s"], 3
+            ),
             "peak_rss_mb": max(best["jsonl"]["peak_rss_mb"], best["parquet"]["peak_rss_mb"]),
             "jsonl_peak_rss_mb": best["jsonl"]["peak_rss_mb"],
             "parquet_peak_rss_mb": best["parquet"]["peak_rss_mb"],
