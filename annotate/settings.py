@@ -377,6 +377,19 @@ API_MAX_TOKENS_PER_USER = _int("API_MAX_TOKENS_PER_USER", 20, minimum=1)
 API_TOKEN_FAILURES_PER_WINDOW = _int("API_TOKEN_FAILURES_PER_WINDOW", 30, minimum=1)
 # How long an Idempotency-Key is remembered (its first response replayed) before the key may be reused.
 API_IDEMPOTENCY_TTL_HOURS = _int("API_IDEMPOTENCY_TTL_HOURS", 24 * 7, minimum=1)
+# Work whose task was lost (sending it failed after its transaction committed, or a broker outage dropped
+# it) is sent again by a periodic sweep: generating batches with no attempt for STALE_WORK_AFTER_S, live
+# responses untouched as long, exports still queued as long (annotate/core/tasks.py).
+STALE_WORK_AFTER_S = _int(
+    "STALE_WORK_AFTER_S",
+    900,
+    minimum=CELERY_TASK_TIME_LIMIT + max(GENERATION_BACKOFF_MAX_S, GENERATION_RETRY_AFTER_MAX_S),
+)
+STALE_WORK_SWEEP_S = _int("STALE_WORK_SWEEP_S", 300, minimum=10)
+CELERY_BEAT_SCHEDULE["requeue-stale-work"] = {
+    "task": "annotate.core.tasks.requeue_stale_work",
+    "schedule": float(STALE_WORK_SWEEP_S),
+}
 CELERY_BEAT_SCHEDULE["purge-api-records"] = {
     "task": "annotate.api.tasks.purge_api_records",
     "schedule": 60.0 * 60,

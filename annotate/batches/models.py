@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 
 from annotate.core.choices import MAX_RESPONSES, MIN_RESPONSES, Mode, Track, in_choices
 from annotate.core.models import TimeStampedModel
@@ -367,6 +368,9 @@ class Response(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
+    # When the response was created, last put back to pending, or last had an attempt claimed: the
+    # stale-work sweep (endpoints.services.generation_requeue_stale) finds generation that stopped moving.
+    touched_at = models.DateTimeField(db_default=Now(), editable=False)
     request_id = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from annotate.accounts.models import User
@@ -501,7 +501,7 @@ def batch_retry_failed(*, batch_id: int, actor: User | None = None) -> int:
 
 def _reset_failed(failed: QuerySet[Response]) -> int:
     """Failed responses back to pending, their attempts counted afresh."""
-    return failed.update(status=ResponseStatus.PENDING, attempts=0, error="")
+    return failed.update(status=ResponseStatus.PENDING, attempts=0, error="", touched_at=Now())
 
 
 def responses_enqueue_on_commit(response_ids: Sequence[int]) -> None:

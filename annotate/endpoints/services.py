@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -404,6 +405,75 @@ def generation_enqueue_batch(*, batch_id: int) -> int:
             )
             sent += 1
     return sent
+
+
+@dataclass(frozen=True)
+class StaleSweep:
+    batches_requeued: list[int] = field(default_factory=list)
+    batches_opened: list[int] = field(default_factory=list)
+    live_responses_requeued: int = 0
+
+
+LIVE_REQUEUE_LIMIT = 500  # per sweep: a burst of lost live responses is worked off over a few sweeps
+
+
+def generation_requeue_stale(*, stale_after_s: float | None = None) -> StaleSweep:
+    """Re-send generation work that stopped moving (a task lost because sending it failed after its
+    transaction committed, or dropped by a broker outage). Run by beat every STALE_WORK_SWEEP_S.
+
+    - a generating batch with pending responses none of which had an attempt (or was created or put back
+      to pending) within `stale_after_s` gets its pending responses enqueued again
+      (generation_enqueue_batch). A batch that is still moving, however slowly, is left alone;
+    - a generating batch with no item waiting is opened (its "open" after the last item was lost);
+    - pending responses of open live-prompt batches untouched for as long get their task again.
+
+    Idempotent: a duplicate task skips a response that is no longer pending and waits out one that is in
+    flight (its lease). The requeued responses are touched, so the same work is re-sent at most once per
+    `stale_after_s` even when the queue is merely long."""
+    from annotate.batches.models import Batch, BatchStatus, PromptSource
+    from annotate.endpoints.tasks import generation_enqueue_batch, response_generate
+
+    stale_after_s = settings.STALE_WORK_AFTER_S if stale_after_s is None else stale_after_s
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    requeued: list[int] = []
+    opened: list[int] = []
+    for batch_id in Batch.objects.filter(status=BatchStatus.GENERATING).values_list("pk", flat=True):
+        pending = Response.objects.filter(
+            item__batch_id=batch_id, item__status=ItemStatus.PENDING, status=ResponseStatus.PENDING
+        )
+        if not pending.exists():
+            if batch_services.batch_open_if_ready(batch_id=batch_id):
+                opened.append(batch_id)
+            continue
+        if pending.filter(touched_at__gte=cutoff).exists():
+            continue  # still moving
+        with transaction.atomic():
+            pending.update(touched_at=timezone.now())
+            transaction.on_commit(lambda b=batch_id: generation_enqueue_batch.delay(b))
+        requeued.append(batch_id)
+    live = list(
+        Response.objects.filter(
+            status=ResponseStatus.PENDING,
+            touched_at__lt=cutoff,
+            item__status=ItemStatus.PENDING,
+            item__batch__status=BatchStatus.OPEN,
+            item__batch__prompt_source=PromptSource.LIVE,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:LIVE_REQUEUE_LIMIT]
+    )
+    if live:
+        with transaction.atomic():
+            Response.objects.filter(pk__in=live).update(touched_at=timezone.now())
+            transaction.on_commit(lambda: [response_generate.delay(pk) for pk in live])
+    if requeued or opened or live:
+        logger.warning(
+            "stale generation: batches re-enqueued %s, opened %s, live responses re-sent %d",
+            requeued,
+            opened,
+            len(live),
+        )
+    return StaleSweep(requeued, opened, len(live))
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,8 @@ def claim_attempt(response_id: int, max_attempts: int) -> int | None:
     None when the response is not ours to try (no longer pending, or out of attempts)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {R} SET attempts = attempts + 1 WHERE id = %s AND status = %s AND attempts < %s "
+            f"UPDATE {R} SET attempts = attempts + 1, touched_at = now() "
+            "WHERE id = %s AND status = %s AND attempts < %s "
             "RETURNING attempts",
             [response_id, ResponseStatus.PENDING, max_attempts],
         )

@@ -149,6 +149,31 @@ def exports_fail_stale() -> int:
     )
 
 
+def exports_requeue_stale(*, stale_after_s: float | None = None) -> list[int]:
+    """Send the build task again for jobs still queued `stale_after_s` after they were requested (their
+    task was lost: sending it failed after the commit, or a broker outage dropped it); their ids. Safe
+    when the first task is merely late: only one build claims the job (`_claim`), the other does nothing.
+    Running jobs whose worker vanished are exports_fail_stale's. A job is re-sent at most once per
+    `stale_after_s` (a marker in the cache), so a long queue does not fill up with copies."""
+    from django.core.cache import cache
+
+    from annotate.exports.tasks import build_export
+
+    stale_after_s = settings.STALE_WORK_AFTER_S if stale_after_s is None else stale_after_s
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    ids = list(
+        ExportJob.objects.filter(status=ExportStatus.QUEUED, created_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:100]
+    )
+    resent = [pk for pk in ids if cache.add(f"export-resent:{pk}", 1, timeout=max(1, int(stale_after_s)))]
+    for job_id in resent:
+        build_export.delay(job_id)
+    if resent:
+        logger.warning("stale exports: build re-sent for %s", resent)
+    return resent
+
+
 def _release(job_id: int) -> None:
     ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING).update(
         status=ExportStatus.QUEUED, started_at=None
