@@ -26,19 +26,13 @@ from annotate.assignments.models import (
     GuidelinesSeen,
 )
 from annotate.batches.models import Batch, BatchStatus, Item, Response
-from annotate.core.errors import ConflictError, DomainError
+from annotate.core.errors import ConflictError, DomainError, NotFound
 
 logger = logging.getLogger(__name__)
 
+
 CLAIM_ATTEMPTS = 4
 _random = random.SystemRandom()
-
-
-class NotFound(DomainError):
-    status_code = 404
-
-    def __init__(self, message: str = "Not found.") -> None:
-        super().__init__(message, code="not_found")
 
 
 def _open_items(batch: Batch, annotator: User, *, gold: bool, wait: bool) -> Item | None:
