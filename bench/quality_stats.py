@@ -30,7 +30,9 @@ included; the RSS after imports is reported next to it):
   track's comparisons and the two Bradley-Terry fits with their 200-round bootstraps.
 
 Targets: stats under 30 s and 500 MB; leaderboard under 60 s. Progress goes to stderr; the last stdout line
-is one JSON object (`stats_s`, `stats_peak_rss_mb`, `leaderboard_s`, the breakdowns and sanity figures).
+is one JSON object (`stats_s`, `stats_peak_rss_mb`, `leaderboard_s`, the breakdowns and sanity figures;
+`stats_queries`/`leaderboard_queries`: each query over the judgments with its planned cost, whether
+PostgreSQL planned to JIT-compile it under the settings the service ran it with, and its time).
 """
 
 from __future__ import annotations
@@ -351,6 +353,36 @@ def _rank_correlation(names: list[str]) -> float:
     return 1 - 6 * d2 / (n * (n * n - 1))
 
 
+class QueryPlans:
+    """An execute wrapper recording, for each query that reads the judgments table, its planned cost and
+    whether PostgreSQL would JIT-compile it with the session's settings as the service left them (an
+    `EXPLAIN (FORMAT JSON)` on the raw cursor just before, which plans without compiling), and the time the
+    query itself took (psycopg fetches the rows with the execute)."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, Any]] = []
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        if many or "judgments_judgment j" not in sql:
+            return execute(sql, params, many, context)
+        raw = context["cursor"].cursor
+        raw.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = raw.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append(
+                {
+                    "query": " ".join(sql.split())[:48],
+                    "cost": round(plan[0]["Plan"]["Total Cost"]),
+                    "jit": "JIT" in plan[0],
+                    "s": round(time.perf_counter() - started, 3),
+                }
+            )
+
+
 def child_measure(what: str, batch_id: int) -> None:
     import resource
 
@@ -362,6 +394,8 @@ def child_measure(what: str, batch_id: int) -> None:
     from annotate.quality import metrics, services
 
     connection.ensure_connection()  # connecting is not what is measured
+    plans = QueryPlans()
+    connection.execute_wrappers.append(plans)
     spent: dict[str, float] = {}
     for name in ("load_columns", "agreement_figures", "annotator_rows", "leaderboards", "_store"):
         _timed(services, name, spent)
@@ -409,6 +443,7 @@ def child_measure(what: str, batch_id: int) -> None:
         rss_before_mb=round(rss_before, 1),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         parts_s={name: round(value, 3) for name, value in spent.items()},
+        queries=plans.queries,
     )
     print(json.dumps(result))
 
@@ -494,6 +529,8 @@ def main() -> None:
             "leaderboard_cpu_s": board["cpu_seconds"],
             "stats_parts_s": stats["parts_s"],
             "leaderboard_parts_s": board["parts_s"],
+            "stats_queries": stats["queries"],
+            "leaderboard_queries": board["queries"],
             "batch_judgments": stats["n_judgments"],
             "batch_items": stats["n_items"],
             "batch_annotators": stats["n_annotators"],

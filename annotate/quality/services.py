@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -185,13 +185,20 @@ class Columns:
         return len(self.id)
 
 
-# One query for every vendor (PostgreSQL and the embedded SQLite): plain columns, no vendor functions. The
-# day of each judgment and the slots of a ranking (stored as response ids) are worked out in Python.
+# One query for PostgreSQL and the embedded SQLite: plain columns, and the slots of a ranking (stored as
+# response ids) are worked out in Python. The one vendor-specific part is the day of a judgment (in UTC, as
+# days since 1970-01-01), an integer computed by the database: building 200,000 datetime objects to do it
+# in Python doubled the read's CPU time. Django stores SQLite datetimes as UTC text, so date() is the UTC
+# day, and both julianday() values are exact halves: their difference is an exact integer.
+_DAY_SQL = {
+    "postgresql": "((j.created_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')",
+    "sqlite": "CAST(julianday(date(j.created_at)) - julianday('1970-01-01') AS INTEGER)",
+}
 _SELECT = f"""
 SELECT j.id, j.item_id, j.annotator_id, CASE WHEN j.mode = 'ranking' THEN 1 ELSE 0 END,
        COALESCE(rc.slot, -1), j.strength, COALESCE(j.position_chosen, -1), j.time_spent_ms,
        COALESCE(length(rc.content), -1), COALESCE(length(rr.content), -1), j.safety_bin,
-       j.created_at, CASE WHEN j.mode = 'ranking' THEN j.ranking END
+       {{day}}, CASE WHEN j.mode = 'ranking' THEN j.ranking END
 FROM {T_JUDGMENT} j
 JOIN {T_USER} u ON u.id = j.annotator_id
 LEFT JOIN {T_RESPONSE} rc ON rc.id = j.chosen_id
@@ -204,7 +211,6 @@ _RANKED_RESPONSES = f"""
 SELECT r.id, r.slot, r.model_name, r.sampling_config_id FROM {T_RESPONSE} r
 WHERE r.item_id IN (SELECT j.item_id FROM {T_JUDGMENT} j WHERE {{where}} AND j.mode = '{Mode.RANKING}')
 """
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _scope(batch_id: int | None, track: str | None) -> tuple[str, list[Any]]:
@@ -239,15 +245,6 @@ def _response_ids(raw: Any) -> list[int]:
     return [int(i) for i in ids] if isinstance(ids, list) else []
 
 
-def _epoch_days(values: tuple[datetime, ...]) -> np.ndarray:
-    """Days since 1970-01-01 in UTC. PostgreSQL gives aware datetimes in the session's zone (UTC, as Django
-    sets it), SQLite naive ones in UTC."""
-    first = values[0] if values else None
-    if first is not None and first.tzinfo is not None and first.utcoffset():
-        values = tuple(v.astimezone(UTC) for v in values)
-    return np.fromiter((v.toordinal() for v in values), dtype=np.int32, count=len(values)) - _EPOCH_ORDINAL
-
-
 def _codes(values: list[str], domain: tuple[str, ...]) -> np.ndarray:
     index = {v: i for i, v in enumerate(domain)}
     return np.fromiter((index.get(v, -1) for v in values), dtype=np.int8, count=len(values))
@@ -262,7 +259,7 @@ def load_columns(*, batch_id: int | None = None, track: str | None = None) -> Co
     stored: dict[int, list[int]] = {}  # row -> response ids best first
     offset = 0
     with _analytic_cursor() as cursor:
-        cursor.execute(_SELECT.format(where=where), params)
+        cursor.execute(_SELECT.format(where=where, day=_DAY_SQL[connection.vendor]), params)
         while True:
             rows = cursor.fetchmany(_CHUNK)
             if not rows:
@@ -284,7 +281,7 @@ def load_columns(*, batch_id: int | None = None, track: str | None = None) -> Co
             parts["chosen_len"].append(np.array(cols[8], dtype=np.int64))
             parts["rejected_len"].append(np.array(cols[9], dtype=np.int64))
             parts["safety_bin"].append(_codes(cols[10], SAFETY_BINS))
-            parts["day"].append(_epoch_days(cols[11]))
+            parts["day"].append(np.array(cols[11], dtype=np.int32))
             offset += len(rows)
             del rows, cols
         slot_of: dict[int, int] = {}

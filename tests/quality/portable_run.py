@@ -14,6 +14,7 @@ import json
 import os
 import random
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from annotate.accounts.models import User  # noqa: E402
 from annotate.assignments import services as assignment_services  # noqa: E402
 from annotate.batches.models import Batch, Item  # noqa: E402
 from annotate.core.choices import Mode, Strength, Track  # noqa: E402
+from annotate.judgments.models import Judgment  # noqa: E402
 from annotate.judgments.services import JudgmentInput, judgment_submit  # noqa: E402
 from annotate.quality import services as quality_services  # noqa: E402
 from annotate.quality.models import QualityReport  # noqa: E402
@@ -39,6 +41,9 @@ from annotate.quality.tasks import recompute_batch_quality, recompute_track_qual
 
 ANNOTATORS = ("alice", "bob", "carol")
 STRENGTHS = list(Strength.values)
+DAY_ONE = datetime(2026, 3, 1, tzinfo=UTC)
+LAST_MICROSECOND = timedelta(days=1, microseconds=-1)
+TIMES_OF_DAY = (LAST_MICROSECOND, timedelta(0), timedelta(hours=12))
 VOLATILE = {"computed_at", "duration_ms", "batch", "annotator_id", "pseudonym"}  # ids, random, times
 
 
@@ -104,6 +109,11 @@ def main() -> None:
     batches = list(Batch.objects.filter(track=Track.HELPFULNESS).order_by("name"))
     assert {b.mode for b in batches} == {Mode.PAIRWISE, Mode.RANKING}, batches
     counts = {b.mode: annotate(b, limit=8) for b in batches}
+    # Spread the pairwise judgments over four UTC days, some a microsecond before midnight, some on it.
+    pairwise = Judgment.objects.filter(batch__mode=Mode.PAIRWISE).order_by("pk")
+    for n, pk in enumerate(pairwise.values_list("pk", flat=True)):
+        at = DAY_ONE + timedelta(days=n % 4) + TIMES_OF_DAY[n % len(TIMES_OF_DAY)]
+        Judgment.objects.filter(pk=pk).update(created_at=at)
     client = Client()
     client.force_login(User.objects.get(username="admin"))
     out: dict[str, Any] = {"judgments": counts, "batches": {}}
