@@ -55,4 +55,4 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 from tests.faults.workers import private_broker, start_private_worker  # noqa: E402,F401
-from tests.generation.conftest import stub, worker_env  # noqa: E402,F401
+from tests.generation.conftest import start_worker, stub, worker_env  # noqa: E402,F401
