@@ -44,3 +44,35 @@ def _reset_request_id(task_id: str | None = None, **_: object) -> None:
     token = _tokens.pop(str(task_id), None)
     if token is not None:
         request_id.reset(token)  # type: ignore[arg-type]
+
+
+# --- kombu 5.7 + Redis: a worker must not exit when the broker restarts ---------------------------------
+# On a lost connection the consumer closes the old kombu connection. When that connection's channel still
+# holds delivered, unacknowledged messages (acks_late tasks running or reserved), closing the channel tries
+# to push them back into the queue through a Redis client it has to create first, from the transport's
+# connection info; by then the transport has been detached from its connection (`client` is None), so
+# kombu raises AttributeError("'NoneType' object has no attribute 'hostname'"), which Celery treats as
+# unrecoverable: the worker process exits (seen in bench/soak.py). Nothing can be restored through a
+# detached transport anyway, and nothing is lost by skipping it: the messages stay in Redis' unacked set
+# (written there at delivery) and are handed out again after the visibility timeout, and the stale-work
+# sweep re-sends stalled generation sooner. So skip the restore in exactly that state.
+def _patch_kombu_redis_restore() -> None:
+    try:
+        from kombu.transport import redis as kombu_redis
+    except ImportError:  # pragma: no cover - the Redis client is not installed (filesystem broker)
+        return
+    original = kombu_redis.QoS.restore_unacked_once
+    if getattr(original, "_annotate_patched", False):
+        return
+
+    def restore_unacked_once(self: object, stderr: object = None) -> object:
+        transport = getattr(getattr(self, "channel", None), "connection", None)
+        if getattr(transport, "client", None) is None:
+            return None
+        return original(self, stderr)
+
+    restore_unacked_once._annotate_patched = True  # type: ignore[attr-defined]
+    kombu_redis.QoS.restore_unacked_once = restore_unacked_once  # type: ignore[method-assign]
+
+
+_patch_kombu_redis_restore()

@@ -64,3 +64,28 @@ def test_redis_restarted_while_generating(
         assert completions.get(str(response.request_id)) == 1
     assert worker.proc.poll() is None, "the worker must survive the restart"
     print(f"{pool}: {dict(counts)} {time.monotonic() - restarted:.1f}s after the restart")
+
+
+def test_closing_a_detached_channel_with_unacknowledged_messages_does_not_raise(
+    private_redis: PrivateRedis,
+) -> None:
+    """The state the worker's consumer met in bench/soak.py when Redis restarted: the old connection's
+    channel still holds a delivered, unacknowledged message and its transport is detached (`client` is
+    None). kombu then raised AttributeError("'NoneType' object has no attribute 'hostname'") while trying
+    to restore the message, and Celery exited the worker ("Unrecoverable error"). annotate/celery.py skips
+    that restore; the message stays in Redis' unacked set for redelivery."""
+    import kombu
+
+    import annotate.celery  # noqa: F401 - installs the guard
+
+    with kombu.Connection(private_redis.url(3)) as conn:
+        queue = conn.SimpleQueue("detached")
+        queue.put({"n": 1})
+        queue.get(timeout=5)  # delivered, not acknowledged
+        channel = conn.default_channel
+        channel.connection.client = None
+        channel._pool = None  # as on a channel that only ever used its asynchronous client
+        channel.close()
+    import redis
+
+    assert redis.Redis.from_url(private_redis.url(3)).hlen("unacked") == 1
