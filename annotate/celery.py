@@ -47,15 +47,18 @@ def _reset_request_id(task_id: str | None = None, **_: object) -> None:
 
 
 @task_postrun.connect
-def _drop_broken_connections(**_: object) -> None:
+def _drop_broken_connections(task: object = None, **_: object) -> None:
     """What Django does after every request, after every task: a database connection that failed (e.g.
     PostgreSQL restarted under it) is closed, so the next task (a retry of this one, say) opens a new one.
     Celery's Django fixup closes connections only every CELERY_DB_REUSE_MAX tasks: without this, a worker
     thread kept its dead connection and every retry failed on it again ("the connection is closed")."""
     from django.db import connections
 
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return  # ran inside its caller (a request, a test): the caller's connection, the caller's business
     for conn in connections.all(initialized_only=True):
-        conn.close_if_unusable_or_obsolete()
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 # --- kombu 5.7 + Redis: a worker must not exit when the broker restarts ---------------------------------
