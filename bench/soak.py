@@ -94,8 +94,11 @@ class Stats:
             if status >= 500 and len(self.bodies_5xx) < 20:
                 self.bodies_5xx.append(f"{status} {body[:200]}")
 
-    def in_outage(self, t: float) -> bool:
-        return any(a - 0.5 <= t <= b + OUTAGE_GRACE_S for a, b in self.windows)
+    def in_outage(self, t: float, ms: float = 0.0) -> bool:
+        """Whether a request that started at `t` and took `ms` overlapped an outage (a request in flight
+        when the server was killed fails with it, whenever it started) or its grace period."""
+        end = t + ms / 1000
+        return any(t <= b + OUTAGE_GRACE_S and end >= a - 0.5 for a, b in self.windows)
 
 
 def request(
@@ -296,7 +299,7 @@ def main() -> None:
             )
         duplicates = sum(1 for count in stub.completions().values() if count > 1)
 
-        outside = [(s, ms, st) for s, ms, st in stats.samples if not stats.in_outage(s)]
+        outside = [(s, ms, st) for s, ms, st in stats.samples if not stats.in_outage(s, ms)]
         errors_outside = [st for _, _, st in outside if st >= 500 or st == 0]
         latencies = [ms for _, ms, st in outside if 0 < st < 500]
 
@@ -314,7 +317,7 @@ def main() -> None:
             "requests": len(stats.samples),
             "errors_5xx_outside_outage": len(errors_outside),
             "errors_in_outage": sum(
-                1 for s, _, st in stats.samples if stats.in_outage(s) and (st >= 500 or st == 0)
+                1 for s, ms, st in stats.samples if stats.in_outage(s, ms) and (st >= 500 or st == 0)
             ),
             "status_counts": dict(Counter(st for _, _, st in stats.samples)),
             "p50_ms": round(percentile(latencies, 50) or 0, 1),

@@ -40,9 +40,13 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
+# Batch rows are locked FOR NO KEY UPDATE: these changes never touch the key, and a plain FOR UPDATE
+# would also block the KEY SHARE locks that every claim and submit takes on the batch through their
+# foreign keys. With batch_set_overlap updating every item of the batch, that was a deadlock (measured:
+# claims holding an item lock waited for the batch while the overlap change waited for their items).
 @transaction.atomic
 def batch_set_status(*, batch_id: int, status: str, actor: User | None = None) -> Batch:
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if status == batch.status:
         return batch
     if status not in ALLOWED_TRANSITIONS.get(batch.status, set()):
@@ -72,7 +76,7 @@ def batch_set_overlap(*, batch_id: int, overlap: int, actor: User | None = None)
     """Change the judgments wanted per item. Items already holding more leases keep what they have."""
     if overlap < 1:
         raise DomainError("Overlap must be at least 1.", code="invalid", field="overlap")
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if batch.adaptive_overlap and overlap > batch.overlap_ceiling:
         raise DomainError(
             f"Overlap {overlap} is above the adaptive overlap ceiling ({batch.overlap_ceiling}); raise the "
@@ -98,7 +102,7 @@ def batch_set_overlap(*, batch_id: int, overlap: int, actor: User | None = None)
 @transaction.atomic
 def batch_update_guidelines(*, batch_id: int, guidelines: str, actor: User | None = None) -> Batch:
     """New guidelines get a new version, so annotators are shown them again once."""
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if guidelines == batch.guidelines:
         return batch
     batch.guidelines = guidelines
@@ -138,7 +142,7 @@ UPDATABLE_BATCH_FIELDS = ("name", "description", "lease_minutes", "gold_rate")
 def batch_update(*, batch_id: int, changes: dict[str, Any], actor: User | None = None) -> Batch:
     """Plain fields directly; guidelines (a new version) and overlap (items' wanted counts) through their
     own services, in this same transaction."""
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     plain = {k: v for k, v in changes.items() if k in UPDATABLE_BATCH_FIELDS}
     if plain:
         for name, value in plain.items():
@@ -349,7 +353,7 @@ def batch_start_generation(*, batch_id: int, actor: User | None = None) -> Gener
     generation. On a batch that is already generating this only enqueues its pending responses again (a
     safe nudge: the task is idempotent).
     """
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if batch.status == BatchStatus.GENERATING:
         _enqueue_pending_on_commit(batch.pk)
         return GenerationStarted(
@@ -479,7 +483,7 @@ def batch_open_if_ready(*, batch_id: int) -> bool:
 @transaction.atomic
 def batch_retry_failed(*, batch_id: int, actor: User | None = None) -> int:
     """Put the failed responses of the batch's waiting items back in the queue (attempts start again)."""
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if batch.status in {BatchStatus.DRAFT, BatchStatus.CLOSED}:
         raise DomainError(
             f"A {batch.get_status_display().lower()} batch has no generation to retry.",
@@ -533,7 +537,7 @@ def item_retry_failed(*, item_id: int) -> int:
 def batch_drop_failed_items(*, batch_id: int, actor: User | None = None) -> int:
     """Drop the waiting items that have a failed response (never served), then open the batch if the
     rest is ready. Returns the number of items dropped."""
-    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
     if batch.status == BatchStatus.CLOSED:
         raise DomainError("A closed batch cannot change.", code="invalid_transition", field="status")
     failed_items = (

@@ -357,3 +357,84 @@ def test_a_claim_does_not_report_the_batch_done_while_an_open_item_is_only_locke
         timer.cancel()
         thread.join(THREAD_TIMEOUT)
     assert outcome.get("result") is not None
+
+
+# --- (e) the admin changes the batch while annotators work -----------------------------------------
+
+
+def test_overlap_raised_pause_and_reopen_and_skips_while_annotators_work() -> None:
+    """Issue 7, fault 4: twelve annotators claim, judge and (every fourth item) skip while an admin raises
+    the overlap from 2 to 3, pauses the batch and reopens it. The overlap is honoured throughout, skips are
+    not judgments, and every progress figure equals the rows."""
+    from annotate.assignments.models import AnnotatorProgress
+    from annotate.batches.selectors import batches_with_progress
+    from annotate.batches.services import batch_set_overlap, batch_set_status
+
+    batch = factories.ready_batch_bulk(items=40, overlap=2)
+    users = [factories.quick_annotator(f"live-admin{n}") for n in range(12)]
+    admin_done = threading.Event()
+
+    def work(user: User) -> Callable[[], tuple[int, int]]:
+        def loop() -> tuple[int, int]:
+            judged = skipped = refused = 0
+            while True:
+                try:
+                    assignment = assignment_claim_next(annotator=user, batch_id=batch.pk)
+                except ConflictError as exc:
+                    assert exc.code == "batch_not_open", exc.code
+                    refused += 1
+                    assert refused < 2000, "the batch never reopened"
+                    time.sleep(0.005)
+                    continue
+                if assignment is None:
+                    if admin_done.is_set():
+                        return judged, skipped
+                    time.sleep(0.01)  # the overlap may still be raised: look again
+                    continue
+                if (judged + skipped) % 4 == 3:
+                    assignment_skip(annotator=user, assignment_id=assignment.pk, reason="not my topic")
+                    skipped += 1
+                else:
+                    answer(user, assignment)
+                    judged += 1
+
+        return loop
+
+    def admin() -> tuple[int, int]:
+        try:
+            time.sleep(0.2)
+            batch_set_overlap(batch_id=batch.pk, overlap=3)
+            batch_set_status(batch_id=batch.pk, status="paused")
+            time.sleep(0.2)
+            batch_set_status(batch_id=batch.pk, status="open")
+        finally:
+            admin_done.set()  # never leave the annotators waiting, even if the admin's change failed
+        return 0, 0
+
+    results = run_threads([*(work(user) for user in users), admin])
+
+    judged = sum(j for j, _ in results)
+    skips = sum(s for _, s in results)
+    judgments = Judgment.objects.filter(batch=batch)
+    assert judgments.count() == judged
+    assert skips > 0
+    assert Assignment.objects.filter(batch=batch, status=AssignmentStatus.SKIPPED).count() == skips
+    assert not judgments.filter(assignment__status=AssignmentStatus.SKIPPED).exists()
+    per_item = Counter(judgments.values_list("item_id", flat=True))
+    had = Counter(Assignment.objects.filter(batch=batch).values_list("item_id", flat=True))
+    for item in Item.objects.filter(batch=batch):
+        assert item.wanted == 3
+        assert per_item[item.pk] <= item.wanted, f"item {item.pk} over its overlap"
+        if per_item[item.pk] < item.wanted:  # only when every annotator has had it (judged or skipped)
+            assert had[item.pk] == len(users), f"item {item.pk} left short while annotators could take it"
+    assert sum(1 for item_id in per_item if per_item[item_id] == 3) >= 30
+    assert_places_match_leases(batch)
+    progress = dict(AnnotatorProgress.objects.filter(batch=batch).values_list("annotator_id", "total"))
+    submitted = Counter(
+        Assignment.objects.filter(batch=batch, status=AssignmentStatus.SUBMITTED).values_list(
+            "annotator_id", flat=True
+        )
+    )
+    assert progress == dict(submitted)
+    shown = batches_with_progress(Batch.objects.filter(pk=batch.pk)).get()
+    assert shown.n_judgments == judged
