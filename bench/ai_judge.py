@@ -57,7 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=None, help="override the number of items")
     parser.add_argument("--latency", type=float, default=0.1, help="stub latency per request, seconds")
     parser.add_argument("--limit", type=int, default=16, help="the endpoint's max_concurrency")
-    parser.add_argument("--threads", type=int, default=24, help="threads of the worker process (-c)")
+    parser.add_argument("--threads", type=int, default=24, help="threads of each worker process (-c)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--chunk-items", type=int, default=8, help="JUDGE_CHUNK_ITEMS for the worker")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     return parser.parse_args()
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
     calls = items * 2
     script = JudgeScript()
     stub = StubOpenAI(latency_s=args.latency, handler=script).start()
-    worker: Worker | None = None
+    workers: list[Worker] = []
     try:
         endpoint = ModelEndpoint.objects.create(
             name="stub", base_url=stub.base_url, model="judge-model", max_concurrency=args.limit, timeout_s=30
@@ -123,10 +124,11 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
                 for n in range(items)
             ],
         )
-        log(f"{items} items ({calls} calls); starting a worker (-P threads -c {args.threads})")
-        worker = Worker(env, args.threads, tmp / "worker.log")
-        worker.wait_ready()
-        cpu_before = tree_cpu_seconds(worker.proc.pid)
+        log(f"{items} items ({calls} calls); {args.workers} worker(s) (-P threads -c {args.threads})")
+        workers = [Worker(env, args.threads, tmp / f"worker-{i}.log", i) for i in range(args.workers)]
+        for worker in workers:
+            worker.wait_ready()
+        cpu_before = sum(tree_cpu_seconds(w.proc.pid) for w in workers)
 
         started_wall = time.time()
         started = time.monotonic()
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             time.sleep(0.05)
         last = Verdict.objects.filter(run=run_obj).aggregate(t=Max("judged_at"))["t"]
         wall = (last.timestamp() - started_wall) if last else time.monotonic() - started
-        worker_cpu = tree_cpu_seconds(worker.proc.pid) - cpu_before
+        worker_cpu = sum(tree_cpu_seconds(w.proc.pid) for w in workers) - cpu_before
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and JudgeRun.objects.get(pk=run_obj.pk).status != "done":
             time.sleep(0.05)
@@ -169,6 +171,7 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             "stub_latency_s": args.latency,
             "endpoint_limit": args.limit,
             "worker_threads": args.threads,
+            "worker_processes": args.workers,
             "chunk_items": args.chunk_items,
             "run_start_s": round(created_s, 2),
             "ok": ok,
@@ -193,7 +196,7 @@ def run(args: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, Any
             "ratio": round(wall / ideal, 3),
         }
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.stop()
         stub.stop()
         from django.db import connections
