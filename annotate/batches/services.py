@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
@@ -71,9 +72,30 @@ def batch_set_status(*, batch_id: int, status: str, actor: User | None = None) -
     return batch
 
 
-@transaction.atomic
+OVERLAP_ATTEMPTS = 5
+
+
 def batch_set_overlap(*, batch_id: int, overlap: int, actor: User | None = None) -> Batch:
-    """Change the judgments wanted per item. Items already holding more leases keep what they have."""
+    """Change the judgments wanted per item. Items already holding more leases keep what they have.
+
+    The change updates every item of the batch, so while annotators work it can meet a claim or a skip
+    in a lock cycle that PostgreSQL breaks by aborting one side (claims retry on their own). Called
+    outside a transaction, it retries too; inside the caller's transaction the error goes to the caller.
+    """
+    if connection.in_atomic_block:
+        return _batch_set_overlap(batch_id=batch_id, overlap=overlap, actor=actor)
+    for attempt in range(OVERLAP_ATTEMPTS):
+        try:
+            return _batch_set_overlap(batch_id=batch_id, overlap=overlap, actor=actor)
+        except OperationalError:
+            if attempt == OVERLAP_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _batch_set_overlap(*, batch_id: int, overlap: int, actor: User | None) -> Batch:
     if overlap < 1:
         raise DomainError("Overlap must be at least 1.", code="invalid", field="overlap")
     batch = Batch.objects.select_for_update(no_key=True).get(pk=batch_id)
