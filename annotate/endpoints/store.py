@@ -20,6 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from annotate.batches.models import Batch, Item, ItemStatus, Response, ResponseStatus
+from annotate.core import rawsql
 from annotate.endpoints.models import ModelEndpoint, SamplingConfig
 
 R = Response._meta.db_table
@@ -27,11 +28,6 @@ I = Item._meta.db_table  # noqa: E741
 B = Batch._meta.db_table
 C = SamplingConfig._meta.db_table
 E = ModelEndpoint._meta.db_table
-
-
-def _for_update() -> str:
-    # The one place that knows whether the database has row locks.
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
 def _json(value: Any) -> Any:
@@ -219,7 +215,7 @@ def store_success(job: Job, result: Generated) -> tuple[bool, bool]:
     wait for the server process and then for this thread to be scheduled again (BEGIN, three statements
     and COMMIT took 32 ms of slot time on average, docs/benchmarks.md).
     """
-    lock = f"SELECT id FROM {I} WHERE id = %s{_for_update()}"
+    lock = f"SELECT id FROM {I} WHERE id = %s{rawsql.for_update()}"
     store = (
         f"UPDATE {R} SET status = %s, content = %s, content_html = %s, model_name = %s, latency_ms = %s, "
         "prompt_tokens = %s, completion_tokens = %s, generated_at = %s, error = '' "
